@@ -452,7 +452,7 @@ class Limits:
     min_rate_hz: float = _f(4.0, _number(0, strict=True), "minimum embeddings rate")
     max_latency_ms: float = _f(500.0, _number(0, strict=True), "maximum end-to-end latency")
     gr3d_min_percent: float = _f(1.0, _number(0, high=100), "GPU load that counts as active")
-    max_seq_gap: int = _f(2, _int(0), "largest tolerated jump in seq")
+    max_seq_gap: int = _f(2, _int(0), "most seq numbers missing between consecutive messages")
     norm_min: float = _f(0.01, _number(0), "smallest sane embedding L2 norm")
     norm_max: float = _f(1000.0, _number(0, strict=True), "largest sane embedding L2 norm")
     max_location_changes_per_min: float = _f(12.0, _number(0), "location flaps tolerated per minute")
