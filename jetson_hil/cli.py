@@ -1,0 +1,79 @@
+"""The `jetson-hil` command: `jetson-hil sim up|down|status|fault` manages simulated Jetsons."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from jetson_hil import l4t
+
+
+def _progress(message: str) -> None:
+    print(f"[sim] {message}", file=sys.stderr, flush=True)
+
+
+def _sim_parser(sub) -> None:
+    from jetson_hil.sim import faults, project
+
+    sim = sub.add_parser("sim", help="manage simulated Jetson devices",
+                         description="Start, inspect, fault and stop a simulated Jetson built from real parts.")
+    verbs = sim.add_subparsers(dest="verb", required=True)
+    up = verbs.add_parser("up", help="start a simulated Jetson (idempotent)",
+                          description="Start a simulated Jetson and write a device profile pointing at it.")
+    up.add_argument("--name", default="sim1", help="device name (default sim1)")
+    up.add_argument("--module", default="orin-nano", choices=sorted(l4t.MODULES), help="Jetson module")
+    up.add_argument("--l4t", default="", help="L4T release, e.g. 36.4.0 (default: the module's)")
+    up.add_argument("--encoder", default="dinov2-s14", choices=sorted(project.ENCODER_DIMS),
+                    help="vl_jepa's encoder")
+    up.add_argument("--rate", type=float, default=5.0, help="embeddings per second (default 5)")
+    up.add_argument("--fault", action="append", default=[], choices=sorted(faults.FAULTS), metavar="NAME",
+                    help="start with this fault (repeatable); see docs/faults.md")
+    down = verbs.add_parser("down", help="stop a simulated Jetson and leave nothing running",
+                            description="Stop the device's containers, unmount its root, stop our engine.")
+    down.add_argument("--name", default="sim1")
+    down.add_argument("--purge", action="store_true", help="also delete its state directory")
+    st = verbs.add_parser("status", help="show a simulated Jetson's state as JSON",
+                          description="Print the simulated device's configuration and service states.")
+    st.add_argument("--name", default="sim1")
+    fault = verbs.add_parser("fault", help="set or clear a fault on a running simulated Jetson",
+                             description="Set or clear a named fault; the device is changed as the fault says.")
+    fault.add_argument("action", choices=["set", "clear"])
+    fault.add_argument("fault", choices=sorted(faults.FAULTS), metavar="NAME")
+    fault.add_argument("--name", default="sim1")
+
+
+def _run_sim(args) -> int:
+    from jetson_hil.sim import simulator
+    from jetson_hil.sim.engine import EngineError
+
+    try:
+        if args.verb == "up":
+            cfg = simulator.SimConfig(name=args.name, module=args.module, l4t=args.l4t, encoder=args.encoder,
+                                      rate=args.rate, faults=list(dict.fromkeys(args.fault)))
+            cfg = simulator.up(cfg, log=_progress)
+            print(cfg.root / "device.toml")
+        elif args.verb == "down":
+            simulator.down(args.name, purge=args.purge, log=_progress)
+        elif args.verb == "status":
+            print(json.dumps(simulator.status(args.name), indent=2))
+        elif args.verb == "fault":
+            simulator.set_fault(args.name, args.fault, args.action == "set", log=_progress)
+    except (simulator.SimError, EngineError, PermissionError) as exc:
+        print(f"jetson-hil sim {args.verb}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="jetson-hil", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _sim_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "sim":
+        return _run_sim(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

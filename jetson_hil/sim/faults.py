@@ -1,0 +1,159 @@
+"""The simulator's named faults: each reproduces one real failure where it would really happen.
+
+Config faults edit the device's project files (env file, Dockerfile, requirements) exactly as a
+person would, and the images and services are rebuilt or recreated as the runbook would; GPU
+faults change what the simulated GPU's driver reports; agent faults are read live by the agents.
+Clearing a fault puts back the pristine files saved when the project was created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV = "config/jetson.env"
+DOCKERFILE = "docker/vl_jepa/Dockerfile"
+REQUIREMENTS = "docker/vl_jepa/requirements.txt"
+CONFIG_FILES = (ENV, DOCKERFILE, REQUIREMENTS, "docker-compose.yml")
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    kind: str  # agent | gpu | config | device
+    reproduces: str
+    edit: Callable[[Path], None] | None = None
+
+
+def _set_env(key: str, value: Callable[[str], str] | str) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        path = project / ENV
+        text = path.read_text()
+        def repl(m: re.Match) -> str:
+            new = value(m.group(2)) if callable(value) else value
+            return f"{m.group(1)}{new}"
+        text, n = re.subn(rf"^({re.escape(key)}=)(.*)$", repl, text, flags=re.M)
+        if not n:
+            text += f"{key}={value('') if callable(value) else value}\n"
+        path.write_text(text)
+    return edit
+
+
+def _from(tag: str) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        path = project / DOCKERFILE
+        path.write_text(re.sub(r"^FROM \S+", f"FROM {tag}", path.read_text(), count=1, flags=re.M))
+    return edit
+
+
+def _append(rel: str, line: str, after: str | None = None) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        path = project / rel
+        text = path.read_text()
+        if after and after in text:
+            text = text.replace(after, f"{after}\n{line}", 1)
+        else:
+            text = text.rstrip("\n") + f"\n{line}\n"
+        path.write_text(text)
+    return edit
+
+
+def _double(value: str) -> str:
+    return str(int(value) * 2) if value.isdigit() else "768"
+
+
+FAULTS: dict[str, Fault] = {f.name: f for f in (
+    Fault("config_cpu", "config", "VL_JEPA_DEVICE=cpu in config/jetson.env: embeddings computed on the CPU",
+          _set_env("VL_JEPA_DEVICE", "cpu")),
+    Fault("fp16_off", "config", "VL_JEPA_FP16=0: the encoder runs in fp32", _set_env("VL_JEPA_FP16", "0")),
+    Fault("wrong_dim", "config", "EMBEDDING_GUARD_DIM differs from the embeddings' dim (e.g. 768 vs 384 "
+          "after a switch to DINOv2)", _set_env("EMBEDDING_GUARD_DIM", _double)),
+    Fault("l4t_mismatch", "config", "an r35 l4t-pytorch image on an R36 host: torch.cuda.is_available() "
+          "False (jetson-containers #938)", _from("nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3")),
+    Fault("cuda_driver_insufficient", "config", "a cu128 image on a JetPack 6 (CUDA 12.6) driver: "
+          "cudaGetDeviceCount returned 35", _from("dustynv/pytorch:2.8-r36.4.4-cu128-24.04")),
+    Fault("requirements_override_torch", "config", "requirements.txt pulls torch from PyPI, replacing "
+          "NVIDIA's Jetson wheel with the CPU-only aarch64 wheel (pytorch #168065)",
+          _append(REQUIREMENTS, "torch>=2.0")),
+    Fault("cpu_only_torch", "config", "the Dockerfile pip-installs torch: the CPU-only aarch64 wheel, "
+          "torch.version.cuda None", _append(DOCKERFILE, "RUN printf 'torch\\n' > /tmp/torch.txt && "
+                                             "pip3 install -r /tmp/torch.txt",
+                                             after="RUN pip3 install -r /app/requirements.txt")),
+    Fault("cublas_alloc_failed", "gpu", "CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle): "
+          "the GPU's shared memory is exhausted"),
+    Fault("nan_embeddings", "agent", "the encoder emits NaN values (fp16 overflow)"),
+    Fault("constant_embeddings", "agent", "the encoder returns the same vector for every frame"),
+    Fault("stalled_publisher", "agent", "vl_jepa runs but stops publishing"),
+    Fault("slow_rate", "agent", "embeddings arrive at a quarter of the configured rate"),
+    Fault("malformed_payload", "agent", "some vision/embeddings payloads are not valid JSON"),
+    Fault("flapping_locations", "agent", "scene's current location changes on nearly every update"),
+    Fault("no_actuation", "agent", "policy publishes no act/result"),
+    Fault("actuation_failures", "agent", "act/result reports ok: false"),
+)}
+
+
+def _digest(project: Path) -> dict[str, str]:
+    return {rel: hashlib.sha256((project / rel).read_bytes()).hexdigest()
+            for rel in CONFIG_FILES if (project / rel).exists()}
+
+
+def snapshot_pristine(root: Path) -> None:
+    pristine = root / "pristine"
+    if pristine.exists():
+        return
+    for rel in CONFIG_FILES:
+        src = root / "project" / rel
+        if src.exists():
+            (pristine / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, pristine / rel)
+
+
+def _restore_pristine(root: Path) -> None:
+    for rel in CONFIG_FILES:
+        src = root / "pristine" / rel
+        if src.exists():
+            shutil.copy2(src, root / "project" / rel)
+
+
+def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> None:
+    """Make the device show exactly these faults; with `recreate`, rebuild and recreate what changed."""
+    from .simulator import compose
+
+    root, project = cfg.root, cfg.root / "project"
+    active = [FAULTS[f] for f in faults]
+    snapshot_pristine(root)
+    before = _digest(project)
+    _restore_pristine(root)
+    for fault in active:
+        if fault.kind == "config" and fault.edit:
+            fault.edit(project)
+    changed = {rel for rel, digest in _digest(project).items() if before.get(rel) != digest}
+    (root / "faults").write_text("".join(f"{f.name}\n" for f in active if f.kind == "agent"))
+    device = root / "gpu" / "state" / "device.json"
+    gpu_changed = False
+    if device.exists():
+        data = json.loads(device.read_text())
+        wanted = [f.name for f in active if f.kind == "gpu"]
+        gpu_changed = data.get("faults", []) != wanted
+        data["faults"] = wanted
+        device.write_text(json.dumps(data, indent=2))
+    if not recreate:
+        return
+    services = set()
+    if changed & {DOCKERFILE, REQUIREMENTS}:
+        log("rebuilding vl_jepa")
+        compose(cfg, "build -q vl_jepa")
+        services.add("vl_jepa")
+    if changed & {ENV, "docker-compose.yml"}:
+        services |= {"vl_jepa", "embedding_guard", "scene", "policy"}
+    if gpu_changed:
+        services.add("vl_jepa")
+    if services:
+        names = " ".join(sorted(services))
+        log(f"recreating {names}")
+        compose(cfg, f"up -d --force-recreate {names}")

@@ -1,0 +1,127 @@
+"""Local images: no registry is reachable, so every image the simulated device uses is built here.
+
+The l4t-pytorch tags users write in their Dockerfile exist locally under their real names, each
+FROM scratch with the host's Python and libraries bind-mounted at run time; what differs between
+tags is what the simulated GPU reads from the image (its L4T release, torch's CUDA build, arch list).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import docker.errors
+
+from jetson_hil import l4t
+
+from . import engine
+from .jetson_release import PYTORCH_IMAGE_R36_EARLY, PYTORCH_IMAGES
+from .paths import PACKAGE_DIR, state_root
+
+DEVICE_HOST_IMAGE = "jetson-hil/device-host:1"
+BUSYBOX_APPLETS = ("sh", "sed", "tr", "echo", "printf", "cat", "mkdir", "ls", "cp", "rm", "mv", "grep", "env")
+ARCHES = {32: "sm_53 sm_62 sm_72", 34: "sm_72 sm_87", 35: "sm_72 sm_87", 36: "sm_87", 38: "sm_87 sm_110"}
+
+
+def base_tags() -> list[str]:
+    return sorted({*PYTORCH_IMAGES.values(), PYTORCH_IMAGE_R36_EARLY})
+
+
+def image_facts(tag: str) -> dict[str, str]:
+    """What torch in the image with this tag is built for, as the tag and the L4T tables say."""
+    ref = l4t.parse_image_ref(tag)
+    release = ref.l4t
+    stack = l4t.stack_for(release) if release else None
+    cuda = ref.cuda or (stack.cuda if stack and stack.cuda else "")
+    cuda = ".".join(cuda.split(".")[:2])
+    cudnn = ""
+    if stack and stack.cudnn:
+        parts = [int(p) for p in stack.cudnn.split(".")] + [0, 0]
+        cudnn = str(parts[0] * 10000 + parts[1] * 100 + parts[2]) if parts[0] >= 9 else \
+            str(parts[0] * 1000 + parts[1] * 100 + parts[2])
+    return {
+        "IMAGE_L4T": str(release) if release else "",
+        "TORCH_CUDA": cuda,
+        "TORCH_CUDNN": cudnn,
+        "TORCH_ARCH_LIST": ARCHES.get(release.major if release else 36, "sm_87"),
+    }
+
+
+def _skeleton(root: Path) -> None:
+    """A merged-/usr root: the top-level links that make the host's /usr usable when mounted."""
+    for link, target in (("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64")):
+        (root / link).symlink_to(target)
+    for d in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "tmp", "run", "root", "var/lib", "opt",
+              "proc", "sys", "dev", "app", "data"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "tmp").chmod(0o1777)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/bin/false\n")
+    (root / "etc/group").write_text("root:x:0:\nvideo:x:44:\nnogroup:x:65534:\n")
+
+
+def _context(name: str) -> Path:
+    ctx = state_root() / "build" / name
+    if ctx.exists():
+        shutil.rmtree(ctx)
+    (ctx / "rootfs").mkdir(parents=True)
+    _skeleton(ctx / "rootfs")
+    return ctx
+
+
+def _exists(client, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def build_base(tag: str, venv: str, force: bool = False) -> None:
+    client = engine.client(timeout=300)
+    if _exists(client, tag) and not force:
+        return
+    ctx = _context("base")
+    root = ctx / "rootfs"
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    shutil.copy2(busybox, root / "usr/bin/busybox")
+    for applet in BUSYBOX_APPLETS:
+        (root / "usr/bin" / applet).symlink_to("busybox")
+    shutil.copy2(PACKAGE_DIR / "image" / "pip3", root / "usr/bin/pip3")
+    (root / "usr/bin/pip3").chmod(0o755)
+    (root / "usr/bin/pip").symlink_to("pip3")
+    (root / "etc/jetson-sim").mkdir()
+    shim = root / "opt/jetson-sim/python"
+    shutil.copytree(PACKAGE_DIR / "gpu", shim, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy2(PACKAGE_DIR / "image" / "base.Dockerfile", ctx / "Dockerfile")
+    args = {**image_facts(tag), "VENV": venv}
+    client.images.build(path=str(ctx), tag=tag, buildargs=args, rm=True, forcerm=True,
+                        labels={"org.jetson-hil.l4t": args["IMAGE_L4T"]})
+
+
+def build_device_host(force: bool = False) -> None:
+    client = engine.client(timeout=300)
+    if _exists(client, DEVICE_HOST_IMAGE) and not force:
+        return
+    ctx = _context("device-host")
+    (ctx / "rootfs" / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    (ctx / "Dockerfile").write_text(
+        "# The simulated Jetson's root: everything it holds is bind-mounted from the simulator's state.\n"
+        "FROM scratch\nCOPY rootfs/ /\n"
+    )
+    client.images.build(path=str(ctx), tag=DEVICE_HOST_IMAGE, rm=True, forcerm=True)
+
+
+def ensure_all(venv: str, log=print) -> None:
+    build_device_host()
+    for tag in base_tags():
+        if not _exists(engine.client(), tag):
+            log(f"building image {tag}")
+            build_base(tag, venv)
+
+
+def venv_dir() -> str:
+    """The virtualenv whose Python packages the simulated images carry (torch, numpy, paho, onnxruntime)."""
+    import sys
+
+    return os.environ.get("JETSON_SIM_VENV", sys.prefix)

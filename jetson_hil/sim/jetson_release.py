@@ -1,0 +1,111 @@
+"""What a Jetson of a given module and L4T release carries: release file, packages, CUDA files.
+
+Versions come from the knowledge tables in `jetson_hil.l4t`; GCIDs and dates are the real ones
+where the facts file quotes a release line, otherwise made up in the same form.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from jetson_hil import l4t
+
+# First lines of /etc/nv_tegra_release as quoted in the facts (section 2).
+KNOWN_LINES = {
+    "32.7.1": ("29689809", "t186ref", "Wed Feb  2 21:33:23 UTC 2022"),
+    "32.7.4": ("33514132", "t210ref", "Fri Jun  9 04:25:08 UTC 2023"),
+    "32.7.6": ("38171779", "t210ref", "Tue Nov  5 07:46:14 UTC 2024"),
+    "35.1.0": ("31346300", "t186ref", "Thu Aug 25 18:41:45 UTC 2022"),
+    "35.2.1": ("32398013", "t186ref", "Sun Jan 22 03:18:23 UTC 2023"),
+    "35.3.1": ("32790763", "t186ref", "Wed Mar 15 07:54:12 UTC 2023"),
+    "35.4.1": ("33958178", "t186ref", "Tue Aug  1 19:57:35 UTC 2023"),
+    "36.3.0": ("36923193", "generic", "Fri Jul 19 23:24:25 UTC 2024"),
+    "36.4.0": ("37537400", "generic", "Fri Sep 13 04:36:44 UTC 2024"),
+    "36.4.3": ("38968081", "generic", "Wed Jan  8 01:49:37 UTC 2025"),
+    "36.4.4": ("41062509", "generic", "Mon Jun 16 16:07:13 UTC 2025"),
+    "36.5.0": ("43688277", "generic", "Fri Jan 16 03:50:45 UTC 2026"),
+    "38.4.0": ("43443517", "generic", "Wed Dec 31 00:15:19 UTC 2025"),
+}
+
+# The l4t-pytorch image a user would pick for each L4T line (facts section 4).
+PYTORCH_IMAGES = {
+    32: "nvcr.io/nvidia/l4t-pytorch:r32.7.1-pth1.10-py3",
+    34: "nvcr.io/nvidia/l4t-pytorch:r34.1.1-pth1.12-py3",
+    35: "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3",
+    36: "dustynv/l4t-pytorch:r36.4.0",
+    38: "dustynv/pytorch:2.8-r36.4.4-cu128-24.04",
+}
+PYTORCH_IMAGE_R36_EARLY = "dustynv/l4t-pytorch:r36.2.0"
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    module: str
+
+    @property
+    def parsed(self):
+        return l4t.parse_version(self.version)
+
+    @property
+    def stack(self):
+        return l4t.stack_for(self.parsed)
+
+    @property
+    def jetpack(self) -> str:
+        return l4t.jetpack_for(self.parsed) or "unknown"
+
+    def release_file(self) -> str:
+        v = self.parsed
+        gcid, board, date = KNOWN_LINES.get(self.version, ("40000000", "generic" if v.major >= 36 else "t186ref",
+                                                          "Mon Jan  1 00:00:00 UTC 2024"))
+        line = (f"# R{v.major} (release), REVISION: {v.minor}.{v.patch}, GCID: {gcid}, BOARD: {board}, "
+                f"EABI: aarch64, DATE: {date}\n")
+        if v.major >= 36:
+            line += ("# KERNEL_VARIANT: oot\nTARGET_USERSPACE_LIB_DIR=nvidia\n"
+                     "TARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia\n")
+        return line
+
+    def pytorch_image(self) -> str:
+        v = self.parsed
+        if v.major == 36 and v.minor < 4:
+            return PYTORCH_IMAGE_R36_EARLY
+        return PYTORCH_IMAGES.get(v.major, PYTORCH_IMAGES[36])
+
+    def cuda_version_files(self) -> dict[str, str]:
+        """Paths under /usr/local/cuda-X.Y -> content: version.txt before JetPack 5, version.json after."""
+        cuda = self.stack.cuda if self.stack and self.stack.cuda else "10.2"
+        short = ".".join(cuda.split(".")[:2])
+        full = cuda if cuda.count(".") >= 2 else f"{short}.{'300' if short == '10.2' else '68'}"
+        base = f"usr/local/cuda-{short}"
+        if self.parsed.major < 34:
+            return {f"{base}/version.txt": f"CUDA Version {full}\n"}
+        return {f"{base}/version.json": json.dumps({"cuda": {"name": "CUDA SDK", "version": full}}, indent=3)}
+
+    def packages(self) -> list[tuple[str, str, str]]:
+        """(name, version, description) of the JetPack packages `dpkg -l` lists on such a device."""
+        v, stack = self.parsed, self.stack
+        stamp = "20240912212859"
+        core = f"{v.major}.{v.minor}.{v.patch}-{stamp}"
+        cuda = stack.cuda if stack and stack.cuda else "10.2"
+        cmaj, cmin = cuda.split(".")[:2]
+        pkgs = [
+            ("nvidia-l4t-core", core, "NVIDIA Core Package"),
+            ("nvidia-l4t-tools", core, "NVIDIA Public Test Tools Package (tegrastats)"),
+            ("nvidia-l4t-cuda", core, "NVIDIA CUDA Package"),
+            ("nvidia-jetpack", f"{self.jetpack}+b123", "NVIDIA Jetpack Meta Package"),
+            (f"cuda-toolkit-{cmaj}-{cmin}", f"{cuda}-1", "CUDA Toolkit meta-package"),
+            (f"cuda-runtime-{cmaj}-{cmin}", f"{cuda}-1", "CUDA Runtime native Meta-package"),
+            ("nvidia-container-toolkit", "1.16.2-1", "NVIDIA Container toolkit"),
+        ]
+        if stack and stack.cudnn:
+            cudnn_major = stack.cudnn.split(".")[0]
+            name = f"libcudnn{cudnn_major}-cuda-{cmaj}" if int(cudnn_major) >= 9 else f"libcudnn{cudnn_major}"
+            pkgs.append((name, f"{stack.cudnn}.0-1+cuda{cmaj}.{cmin}", "cuDNN runtime libraries"))
+        if stack and stack.tensorrt:
+            trt = stack.tensorrt
+            pkgs.append(("tensorrt", f"{trt}.0-1+cuda{cmaj}.{cmin}", "Meta package for TensorRT"))
+            pkgs.append((f"libnvinfer{trt.split('.')[0]}", f"{trt}.0-1+cuda{cmaj}.{cmin}",
+                         "TensorRT runtime libraries"))
+        return pkgs

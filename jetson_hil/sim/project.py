@@ -1,0 +1,178 @@
+"""The agents' project directory on the simulated device, as a user's repository would hold it.
+
+docker-compose.yml, config/jetson.env with the runbook's variables, docker/vl_jepa/Dockerfile FROM
+the l4t-pytorch tag matching the release, requirements.txt, the agents' code, tools/jetson and the
+design doc. Only the bind mounts of the host's Python, marked as such, are the simulator's own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .paths import PACKAGE_DIR, REPO_DIR
+
+SERVICES = ("vl_jepa", "embedding_guard", "scene", "policy")
+ENGINE_PATH = "/mnt/ssd/models/vl_jepa/dinov2_small_224_f1_fp16.engine"
+DESIGN_DOC = "docs/plans/2026-02-01-embeddings-first-vision-design.md"
+ENCODER_DIMS = {"dinov2-s14": 384, "siglip2-b16": 768, "tiny": 64}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything the compose file needs to know about the simulated device."""
+
+    name: str
+    root: Path  # the simulator's state dir for this device
+    image_tag: str  # FROM of docker/vl_jepa/Dockerfile
+    mqtt_port: int
+    encoder: str
+    rate: float
+    venv: str
+    container_prefix: str = ""
+
+    @property
+    def project(self) -> Path:
+        return self.root / "project"
+
+    def container(self, service: str) -> str:
+        base = "vl_jepa_agent" if service == "vl_jepa" else service
+        return f"{self.container_prefix}{base}"
+
+
+def env_file(layout: Layout) -> str:
+    dim = ENCODER_DIMS[layout.encoder]
+    return f"""# vl_jepa and embedding_guard settings (runbook: Jetson GPU Embeddings Reliability Plan)
+VL_JEPA_DEVICE=cuda
+VL_JEPA_FP16=1
+VL_JEPA_BACKEND=pytorch
+VL_JEPA_ENGINE_PATH={ENGINE_PATH}
+VL_JEPA_INPUT_SIZE=224
+VL_JEPA_ENCODER={layout.encoder}
+VL_JEPA_RATE={layout.rate:g}
+EMBEDDING_GUARD_DIM={dim}
+EMBEDDING_GUARD_MODE=run
+EMBEDDING_GUARD_CENTROIDS=/data/centroids.json
+"""
+
+
+def dockerfile(layout: Layout) -> str:
+    return f"""FROM {layout.image_tag}
+WORKDIR /app
+COPY docker/vl_jepa/requirements.txt /app/requirements.txt
+RUN pip3 install -r /app/requirements.txt
+COPY agents/ /app/agents/
+COPY tools/ /app/tools/
+CMD ["python3", "/app/agents/vl_jepa.py"]
+"""
+
+
+def agents_dockerfile(layout: Layout) -> str:
+    return f"""FROM {layout.image_tag}
+WORKDIR /app
+COPY agents/ /app/agents/
+"""
+
+
+REQUIREMENTS = """# torch comes with the l4t-pytorch base image (NVIDIA's Jetson wheel): never list it here
+numpy
+paho-mqtt>=2
+onnxruntime
+"""
+
+
+def _contents_volumes(layout: Layout) -> list[str]:
+    """The simulator's images are FROM scratch: the host's Python and libraries stand in for their contents."""
+    base = sys.base_prefix
+    return ["/usr:/usr:ro", f"{base}:{base}:ro", f"{layout.venv}:{layout.venv}:ro"]
+
+
+def compose_file(layout: Layout) -> str:
+    lines = ['version: "2.4"', "", "services:"]
+    lines += [
+        "  mosquitto:",
+        "    image: jetson-hil/mosquitto:1",
+        "    build: {context: ., dockerfile: docker/mosquitto/Dockerfile}",
+        f"    container_name: {layout.container('mosquitto')}",
+        "    runtime: runc",
+        "    network_mode: host",
+        "    restart: unless-stopped",
+        "    command: [\"/usr/sbin/mosquitto\", \"-c\", \"/mosquitto/mosquitto.conf\"]",
+        "    volumes:",
+        "      - /usr:/usr:ro",
+        "      - ./mosquitto:/mosquitto:ro",
+    ]
+    commands = {
+        "vl_jepa": None,
+        "embedding_guard": "python3 /app/agents/embedding_guard.py",
+        "scene": "python3 /app/agents/scene.py",
+        "policy": "python3 /app/agents/policy.py",
+    }
+    for service in SERVICES:
+        lines += [
+            f"  {service}:",
+            f"    image: {layout.name}/{service}:latest",
+        ]
+        if service == "vl_jepa":
+            lines.append("    build: {context: ., dockerfile: docker/vl_jepa/Dockerfile}")
+        else:
+            lines.append("    build: {context: ., dockerfile: docker/agents/Dockerfile}")
+            lines.append(f"    command: {commands[service]}")
+        lines += [
+            f"    container_name: {layout.container(service)}",
+            "    runtime: nvidia",
+            "    network_mode: host",
+            "    restart: unless-stopped",
+            "    env_file: config/jetson.env",
+            "    environment:",
+            "      - MQTT_HOST=127.0.0.1",
+            f"      - MQTT_PORT={layout.mqtt_port}",
+            f"      - JETSON_SIM_ROOT={layout.root}",
+            "      - JETSON_SIM_FAULTS_FILE=/run/jetson-sim/faults",
+            "    volumes:",
+            *[f"      - {v}" for v in _contents_volumes(layout)],
+            "      - ./data:/data",
+            "      - ./models:/mnt/ssd/models",
+            f"      - {layout.root}/faults:/run/jetson-sim/faults:ro",
+        ]
+        if service != "mosquitto":
+            lines.append("    depends_on: [mosquitto]")
+    return "\n".join(lines) + "\n"
+
+
+def design_doc() -> str:
+    return """# Embeddings-first vision design
+
+The vision stack turns game frames into image embeddings on the Jetson's GPU (`vl_jepa`), classifies
+them against centroids (`embedding_guard`), and acts on the scene's understanding (`scene`, `policy`).
+
+## GPU embeddings reliability
+
+Runbook: restore GPU-backed embeddings (Tasks 1-6). Results are recorded below.
+"""
+
+
+def write(layout: Layout) -> None:
+    """Create the project on first start; an existing project is the device's state and is left alone."""
+    p = layout.project
+    if (p / "docker-compose.yml").exists():
+        return
+    for d in ("config", "docker/vl_jepa", "docker/agents", "docker/mosquitto", "docs/plans", "data",
+              "models/vl_jepa", "mosquitto", "tools"):
+        (p / d).mkdir(parents=True, exist_ok=True)
+    (p / ".env").write_text(f"COMPOSE_PROJECT_NAME={layout.name}\n")
+    (p / "config/jetson.env").write_text(env_file(layout))
+    (p / "docker/vl_jepa/Dockerfile").write_text(dockerfile(layout))
+    (p / "docker/vl_jepa/requirements.txt").write_text(REQUIREMENTS)
+    (p / "docker/agents/Dockerfile").write_text(agents_dockerfile(layout))
+    (p / "docker/mosquitto/Dockerfile").write_text("FROM jetson-hil/device-host:1\n")
+    (p / "mosquitto/mosquitto.conf").write_text(
+        f"listener {layout.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+    )
+    (p / "docker-compose.yml").write_text(compose_file(layout))
+    (p / DESIGN_DOC).write_text(design_doc())
+    shutil.copytree(PACKAGE_DIR / "agents", p / "agents", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO_DIR / "tools" / "jetson", p / "tools" / "jetson", dirs_exist_ok=True)

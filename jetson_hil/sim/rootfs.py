@@ -1,0 +1,173 @@
+"""The simulated device's root: its own /etc and dpkg database, and the host's /usr under an overlay.
+
+The overlay lets the Jetson's files (tegrastats, the CUDA version file) live in /usr as on a real
+device while the host's /usr stays untouched; the JetPack packages are real .deb packages built
+here and installed with the real dpkg into the device's own database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from jetson_hil import l4t
+
+from .jetson_release import Release
+from .paths import PACKAGE_DIR
+
+SSHD_CONFIG = """# sshd of the simulated Jetson: key-only root login on loopback
+Port {port}
+ListenAddress 127.0.0.1
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AuthorizedKeysFile /etc/ssh/authorized_keys/%u
+PidFile /run/sshd.pid
+PrintMotd no
+Subsystem sftp internal-sftp
+"""
+
+
+def release_of(cfg) -> Release:
+    return Release(cfg.release, cfg.module)
+
+
+def _mounted(path: Path) -> bool:
+    target = str(path.resolve())
+    with open("/proc/mounts") as f:
+        return any(line.split()[1] == target for line in f)
+
+
+def _run(*cmd: str) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {(proc.stderr or proc.stdout).strip()}")
+
+
+def _etc(cfg, etc: Path) -> None:
+    if not etc.exists():
+        shutil.copytree("/etc", etc, symlinks=True, ignore_dangling_symlinks=True,
+                        ignore=shutil.ignore_patterns("ssh_host_*", "machine-id", "docker"))
+    (etc / "hostname").write_text(f"{cfg.name}\n")
+    ssh = etc / "ssh"
+    ssh.mkdir(exist_ok=True)
+    (ssh / "sshd_config").write_text(SSHD_CONFIG.format(port=cfg.ssh_port))
+    if not (ssh / "ssh_host_ed25519_key").exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "ssh_host_ed25519_key"))
+    keys = cfg.root / "ssh"
+    keys.mkdir(exist_ok=True)
+    if not (keys / "id_ed25519").exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jetson-hil@{cfg.name}",
+             "-f", str(keys / "id_ed25519"))
+    (ssh / "authorized_keys").mkdir(exist_ok=True)
+    shutil.copy2(keys / "id_ed25519.pub", ssh / "authorized_keys" / "root")
+    sim = etc / "jetson-sim"
+    sim.mkdir(exist_ok=True)
+    (sim / "module.json").write_text(json.dumps({"module": cfg.module, "family": cfg.module, "l4t": cfg.release}))
+    (etc / "docker").mkdir(exist_ok=True)
+    (etc / "docker" / "daemon.json").write_text(json.dumps(
+        {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}},
+         "default-runtime": "nvidia"}, indent=4) + "\n")
+
+
+def _deb(workdir: Path, name: str, version: str, description: str, files: dict[str, str | tuple]) -> Path:
+    pkg = workdir / name
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: {version}\nArchitecture: arm64\n"
+        f"Maintainer: NVIDIA Corporation\nSection: misc\nPriority: optional\nDescription: {description}\n"
+    )
+    for rel, content in files.items():
+        path = pkg / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, tuple):
+            path.symlink_to(content[0])
+        else:
+            path.write_text(content)
+            if rel.startswith("usr/bin/"):
+                path.chmod(0o755)
+    out = workdir / f"{name}.deb"
+    _run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(pkg), str(out))
+    return out
+
+
+def _packages(cfg, root: Path) -> None:
+    dpkg = root / "var/lib/dpkg"
+    for d in ("info", "updates", "triggers"):
+        (dpkg / d).mkdir(parents=True, exist_ok=True)
+    (dpkg / "status").touch()
+    if "Package: nvidia-l4t-core" in (dpkg / "status").read_text():
+        return
+    release = release_of(cfg)
+    tegrastats = (PACKAGE_DIR / "device" / "tegrastats").read_text().replace(
+        "#!/usr/bin/env python3", f"#!{Path(sys.base_prefix) / 'bin' / 'python3'}", 1)
+    cuda_files = release.cuda_version_files()
+    cuda_dir = next(iter(cuda_files)).rsplit("/", 1)[0]
+    contents = {
+        "nvidia-l4t-core": {"etc/nv_tegra_release": release.release_file()},
+        "nvidia-l4t-tools": {"usr/bin/tegrastats": tegrastats},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        debs = []
+        for name, version, description in release.packages():
+            files = contents.get(name, {})
+            if name.startswith("cuda-toolkit-"):
+                files = {**cuda_files, "usr/local/cuda": (cuda_dir.removeprefix("usr/local/"),)}
+            debs.append(_deb(Path(tmp), name, version, description, files))
+        _run("dpkg", f"--root={root}", "--force-architecture", "--force-bad-path", "--force-not-root",
+             "--force-depends", "-i", *map(str, debs))
+
+
+def _usr_overlay(cfg) -> None:
+    merged = cfg.root / "rootfs" / "usr"
+    upper, work = cfg.root / "usr-upper", cfg.root / "usr-work"
+    for d in (merged, upper, work):
+        d.mkdir(parents=True, exist_ok=True)
+    if not _mounted(merged):
+        _run("mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir=/usr,upperdir={upper},workdir={work}", str(merged))
+
+
+def _gpu(cfg) -> None:
+    gpu = cfg.root / "gpu"
+    for d in (gpu / "dev", gpu / "state" / "clients"):
+        d.mkdir(parents=True, exist_ok=True)
+    for node in ("nvmap", "nvhost-gpu"):
+        (gpu / "dev" / node).touch()
+    module = l4t.MODULES[cfg.module]
+    stack = release_of(cfg).stack
+    device = gpu / "state" / "device.json"
+    faults = json.loads(device.read_text()).get("faults", []) if device.exists() else []
+    device.write_text(json.dumps({
+        "name": module.gpu_name,
+        "capability": list(module.cuda_capability),
+        "driver_cuda": ".".join((stack.cuda or "10.2").split(".")[:2]) if stack else "10.2",
+        "total_memory": module.ram_mb * 1024 * 1024,
+        "faults": faults,
+    }, indent=2))
+    (cfg.root / "faults").touch()
+
+
+def prepare(cfg) -> None:
+    if os.geteuid() != 0:
+        raise PermissionError("the simulated device's root needs an overlay mount: run `jetson-hil sim up` as root")
+    root = cfg.root / "rootfs"
+    _etc(cfg, root / "etc")
+    _usr_overlay(cfg)
+    _packages(cfg, root)
+    _gpu(cfg)
+
+
+def unmount(cfg) -> None:
+    merged = cfg.root / "rootfs" / "usr"
+    mounted = merged.exists() and _mounted(merged)
+    if mounted and subprocess.run(["umount", str(merged)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(merged)], capture_output=True)

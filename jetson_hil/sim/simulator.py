@@ -1,0 +1,344 @@
+"""`jetson-hil sim`: start, inspect, fault and stop a simulated Jetson built from real parts.
+
+A simulated device is a device-host container (the Jetson as testinfra sees it: release file, a
+real dpkg database, tegrastats, Docker CLI and compose, sshd) beside the agents' compose project
+(mosquitto, vl_jepa, embedding_guard, scene, policy) run by the real compose from inside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import docker.errors
+
+from jetson_hil import l4t
+
+from . import engine, images, project, rootfs
+from .faults import FAULTS, apply_faults
+from .paths import sim_dir, state_root
+
+DEVICE_PREFIX = "jetson-sim-"
+
+
+class SimError(RuntimeError):
+    """The simulated device could not be started, reached or changed; the message says why."""
+
+
+@dataclass
+class SimConfig:
+    name: str = "sim1"
+    module: str = "orin-nano"
+    l4t: str = ""
+    encoder: str = "dinov2-s14"
+    rate: float = 5.0
+    faults: list[str] = field(default_factory=list)
+    mqtt_port: int = 0
+    ssh_port: int = 0
+
+    @property
+    def root(self) -> Path:
+        return sim_dir(self.name)
+
+    @property
+    def container(self) -> str:
+        return DEVICE_PREFIX + self.name
+
+    @property
+    def release(self) -> str:
+        return self.l4t or str(l4t.MODULES[self.module].default_l4t)
+
+    def save(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "sim.json").write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, name: str) -> SimConfig | None:
+        try:
+            return cls(**json.loads((sim_dir(name) / "sim.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def layout(self) -> project.Layout:
+        prefix = "" if self.name == "sim1" else f"{self.name}_"
+        image = rootfs.release_of(self).pytorch_image()
+        return project.Layout(self.name, self.root, image, self.mqtt_port, self.encoder, self.rate,
+                              images.venv_dir(), prefix)
+
+
+def _free_port(avoid: set[int]) -> int:
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise SimError("no free loopback port")
+
+
+def _ports_in_use() -> set[int]:
+    used = set()
+    for path in (state_root() / "sim").glob("*/sim.json"):
+        try:
+            data = json.loads(path.read_text())
+            used |= {data.get("mqtt_port", 0), data.get("ssh_port", 0)}
+        except (OSError, ValueError):
+            continue
+    return used
+
+
+def validate(cfg: SimConfig) -> None:
+    if cfg.module not in l4t.MODULES:
+        raise SimError(f"--module {cfg.module!r}: choose one of {', '.join(l4t.MODULES)}")
+    if cfg.encoder not in project.ENCODER_DIMS:
+        raise SimError(f"--encoder {cfg.encoder!r}: choose one of {', '.join(project.ENCODER_DIMS)}")
+    try:
+        release = l4t.parse_version(cfg.release)
+    except ValueError as exc:
+        raise SimError(f"--l4t {cfg.release!r}: {exc}") from None
+    if l4t.stack_for(release) is None:
+        raise SimError(f"--l4t {cfg.release}: no known JetPack compute stack for this release")
+    if not 0 < cfg.rate <= 100:
+        raise SimError(f"--rate {cfg.rate}: must be between 0 and 100 Hz")
+    unknown = [f for f in cfg.faults if f not in FAULTS]
+    if unknown:
+        raise SimError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
+
+
+def device_exec(cfg: SimConfig, command: str, timeout: float = 600, check: bool = True) -> str:
+    """Run a shell command on the simulated device host, as a user's shell on the Jetson would."""
+    proc = subprocess.run(
+        ["docker", "exec", cfg.container, "/bin/bash", "-lc", command],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise SimError(f"on the device: `{command}` exited {proc.returncode}: " + " | ".join(tail))
+    return proc.stdout
+
+
+def compose(cfg: SimConfig, args: str, timeout: float = 600) -> str:
+    return device_exec(cfg, f"cd {cfg.root / 'project'} && docker-compose {args}", timeout=timeout)
+
+
+def _device_running(cfg: SimConfig) -> bool:
+    try:
+        return engine.client().containers.get(cfg.container).status == "running"
+    except docker.errors.NotFound:
+        return False
+
+
+def _start_device_host(cfg: SimConfig) -> None:
+    client = engine.client()
+    try:
+        old = client.containers.get(cfg.container)
+        if old.status == "running":
+            return
+        old.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    r = cfg.root
+    base = sys.base_prefix
+    volumes = {
+        str(r / "rootfs/etc"): {"bind": "/etc", "mode": "rw"},
+        str(r / "rootfs/usr"): {"bind": "/usr", "mode": "rw"},
+        str(r / "rootfs/var/lib/dpkg"): {"bind": "/var/lib/dpkg", "mode": "rw"},
+        "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+        str(r / "project"): {"bind": str(r / "project"), "mode": "rw"},
+        str(r / "gpu/state"): {"bind": "/run/jetson-sim/gpu", "mode": "rw"},
+        base: {"bind": base, "mode": "ro"},
+    }
+    init = ("mkdir -p /run/sshd /var/log && /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log "
+            "&& exec sleep infinity")
+    client.containers.run(
+        images.DEVICE_HOST_IMAGE, ["/usr/bin/docker-init", "--", "/bin/bash", "-c", init], name=cfg.container,
+        detach=True,
+        network_mode="host", runtime="runc", volumes=volumes,
+        labels={"org.jetson-hil.sim": cfg.name},
+        environment={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+
+
+def _prepare_models(cfg: SimConfig, log) -> None:
+    """Centroids and the Plan B engine are the device's data: made once, by the agent image itself."""
+    p = cfg.root / "project"
+    dim = project.ENCODER_DIMS[cfg.encoder]
+    centroids = p / "data" / "centroids.json"
+    try:
+        have = json.loads(centroids.read_text()).get("dim")
+    except (OSError, ValueError):
+        have = None
+    if have != dim:
+        log("collecting guard and location centroids (40 samples each)")
+        compose(cfg, "run --rm --no-deps vl_jepa python3 /app/agents/vl_jepa.py "
+                     "--collect-centroids /data/centroids.json --samples 40")
+    engine_file = p / "models" / project.ENGINE_PATH.removeprefix("/mnt/ssd/models/")
+    if not engine_file.exists():
+        log("exporting the Plan B engine (DINOv2-S/14, 224) as ONNX")
+        compose(cfg, f"run --rm --no-deps vl_jepa python3 /app/agents/vl_jepa.py --export-engine "
+                     f"{project.ENGINE_PATH} --encoder dinov2-s14 --input-size 224")
+
+
+def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
+    import paho.mqtt.client as mqtt
+
+    got = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.on_message = lambda *a: got.append(1)
+    c.on_connect = lambda cl, *a: cl.subscribe("vision/embeddings")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            c.connect("127.0.0.1", cfg.mqtt_port, keepalive=10)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        raise SimError(f"the device's broker on 127.0.0.1:{cfg.mqtt_port} did not answer within {timeout:.0f} s")
+    c.loop_start()
+    try:
+        while time.monotonic() < deadline and not got:
+            time.sleep(0.1)
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    if not got and "stalled_publisher" not in cfg.faults and "broker_down" not in cfg.faults:
+        logs = compose(cfg, "logs --tail 20 vl_jepa")
+        raise SimError(f"no embeddings on vision/embeddings within {timeout:.0f} s; vl_jepa log tail:\n{logs}")
+
+
+def write_profiles(cfg: SimConfig) -> tuple[Path, Path]:
+    layout = cfg.layout()
+    dim = project.ENCODER_DIMS[cfg.encoder]
+    common = f"""
+[compose]
+project_dir = "{cfg.root / 'project'}"
+command = "docker-compose"
+
+[containers]
+agent = "{layout.container('vl_jepa')}"
+guard = "{layout.container('embedding_guard')}"
+
+[mqtt]
+url = "mqtt://127.0.0.1:{cfg.mqtt_port}"
+
+[expect]
+dim = {dim}
+backend = "pytorch"
+fp16 = true
+device = "cuda"
+
+[limits]
+min_rate_hz = {cfg.rate * 0.8:g}
+"""
+    docker_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the simulated device, reached with docker exec.
+[device]
+name = "{cfg.name}"
+host = "docker://{cfg.container}"
+docker_url = "unix:///var/run/docker.sock"
+simulator = "{cfg.name}"
+{common}"""
+    ssh_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the same device over SSH, as nightly HIL CI reaches one.
+[device]
+name = "{cfg.name}-ssh"
+host = "ssh://root@127.0.0.1:{cfg.ssh_port}"
+docker_url = "ssh://root@127.0.0.1:{cfg.ssh_port}"
+ssh_identity = "{cfg.root / 'ssh' / 'id_ed25519'}"
+ssh_options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
+simulator = "{cfg.name}"
+{common}"""
+    a, b = cfg.root / "device.toml", cfg.root / "device-ssh.toml"
+    a.write_text(docker_profile)
+    b.write_text(ssh_profile)
+    return a, b
+
+
+def up(cfg: SimConfig, log=print) -> SimConfig:
+    """Start the simulated device, or bring an existing one back to the asked state. Idempotent."""
+    validate(cfg)
+    old = SimConfig.load(cfg.name)
+    if old:
+        cfg.mqtt_port, cfg.ssh_port = old.mqtt_port, old.ssh_port
+        if (old.module, old.release, old.encoder) != (cfg.module, cfg.release, cfg.encoder):
+            raise SimError(f"simulated device {cfg.name!r} exists as {old.module} L4T {old.release} "
+                           f"({old.encoder}); run `jetson-hil sim down --name {cfg.name} --purge` first")
+    used = _ports_in_use()
+    cfg.mqtt_port = cfg.mqtt_port or _free_port(used)
+    cfg.ssh_port = cfg.ssh_port or _free_port(used | {cfg.mqtt_port})
+    started = time.monotonic()
+    engine.ensure(log=log)
+    cfg.save()
+    log(f"preparing the device root ({cfg.module}, L4T {cfg.release})")
+    rootfs.prepare(cfg)
+    images.ensure_all(images.venv_dir(), log=log)
+    project.write(cfg.layout())
+    apply_faults(cfg, cfg.faults, log=log, recreate=False)
+    log("starting the device host")
+    _start_device_host(cfg)
+    log("building the agents' images with compose")
+    compose(cfg, "build -q")
+    _prepare_models(cfg, log)
+    log("starting the agents")
+    compose(cfg, "up -d")
+    wait_for_embeddings(cfg)
+    docker_profile, ssh_profile = write_profiles(cfg)
+    log(f"up in {time.monotonic() - started:.1f} s; profile: {docker_profile} (over SSH: {ssh_profile})")
+    return cfg
+
+
+def down(name: str, purge: bool = False, log=print) -> None:
+    """Stop everything of the simulated device: its containers, mounts and processes."""
+    cfg = SimConfig.load(name) or SimConfig(name=name)
+    if engine.answers():
+        client = engine.client()
+        if _device_running(cfg):
+            try:
+                compose(cfg, "down --remove-orphans --volumes --timeout 3", timeout=120)
+            except SimError as exc:
+                log(f"compose down failed ({exc}); removing containers directly")
+        for c in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={name}"}):
+            c.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            client.containers.get(cfg.container).remove(force=True)
+    rootfs.unmount(cfg)
+    if purge and cfg.root.exists():
+        shutil.rmtree(cfg.root)
+    others = [p for p in (state_root() / "sim").glob("*/sim.json") if p.parent.name != name]
+    if not any(_device_running(SimConfig(name=p.parent.name)) for p in others):
+        engine.stop_ours()
+    log(f"simulated device {name!r} is down")
+
+
+def status(name: str) -> dict:
+    cfg = SimConfig.load(name)
+    if cfg is None:
+        return {"name": name, "state": "absent"}
+    info = {**asdict(cfg), "state": "down", "profile": str(cfg.root / "device.toml")}
+    if engine.answers() and _device_running(cfg):
+        info["state"] = "up"
+        containers = engine.client().containers.list(
+            all=True, filters={"label": f"com.docker.compose.project={name}"})
+        info["services"] = {c.labels.get("com.docker.compose.service"): c.status for c in containers}
+    return info
+
+
+def set_fault(name: str, fault: str, on: bool, log=print) -> SimConfig:
+    cfg = SimConfig.load(name)
+    if cfg is None:
+        raise SimError(f"no simulated device {name!r}: run `jetson-hil sim up --name {name}` first")
+    if fault not in FAULTS:
+        raise SimError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+    faults = [f for f in cfg.faults if f != fault] + ([fault] if on else [])
+    apply_faults(cfg, faults, log=log, recreate=_device_running(cfg))
+    cfg.faults = faults
+    cfg.save()
+    return cfg
+
+
