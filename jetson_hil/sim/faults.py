@@ -63,6 +63,19 @@ def _append(rel: str, line: str, after: str | None = None) -> Callable[[Path], N
     return edit
 
 
+def _replace_runtime(service: str, runtime: str) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        path = project / "docker-compose.yml"
+        text = path.read_text()
+        head, sep, rest = text.partition(f"\n  {service}:\n")
+        block, nxt, tail = rest.partition("\n  ")
+        while tail and not re.match(r"[a-z_]+:\n", tail):
+            more, nxt, tail = tail.partition("\n  ")
+            block += "\n  " + more
+        path.write_text(head + sep + block.replace("runtime: nvidia", f"runtime: {runtime}") + nxt + tail)
+    return edit
+
+
 def _double(value: str) -> str:
     return str(int(value) * 2) if value.isdigit() else "768"
 
@@ -84,8 +97,20 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "torch.version.cuda None", _append(DOCKERFILE, "RUN printf 'torch\\n' > /tmp/torch.txt && "
                                              "pip3 install -r /tmp/torch.txt",
                                              after="RUN pip3 install -r /app/requirements.txt")),
+    Fault("no_kernel_image", "config", "requirements.txt pins an SBSA CUDA wheel (torch+cu124) whose arch "
+          "list lacks the module's sm: no kernel image is available (pytorch #145560)",
+          _append(REQUIREMENTS, "torch==2.5.1+cu124")),
+    Fault("libcudnn_missing", "config", "vl_jepa built FROM l4t-base, which carries no cuDNN since r34: "
+          "ImportError: libcudnn.so.9", _from("nvcr.io/nvidia/l4t-base:r36.4.0")),
+    Fault("no_nvidia_runtime", "config", "vl_jepa runs with runc instead of the nvidia runtime: no /dev/nvmap, "
+          "NvRmMemInitNvmap failed (jetson-containers #384)", _replace_runtime("vl_jepa", "runc")),
+    Fault("container_crashloop", "config", "a bad VL_JEPA_INPUT_SIZE makes vl_jepa exit at start; "
+          "restart: unless-stopped restarts it forever", _set_env("VL_JEPA_INPUT_SIZE", "224px")),
     Fault("cublas_alloc_failed", "gpu", "CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle): "
           "the GPU's shared memory is exhausted"),
+    Fault("broker_down", "device", "the device's mosquitto is stopped: nothing reaches vision/embeddings"),
+    Fault("jetpack_package_missing", "device", "nvidia-jetpack is not installed (a partial JetPack install "
+          "or apt autoremove): dpkg lists no nvidia-jetpack"),
     Fault("nan_embeddings", "agent", "the encoder emits NaN values (fp16 overflow)"),
     Fault("constant_embeddings", "agent", "the encoder returns the same vector for every frame"),
     Fault("stalled_publisher", "agent", "vl_jepa runs but stops publishing"),
@@ -144,6 +169,7 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
         device.write_text(json.dumps(data, indent=2))
     if not recreate:
         return
+    _device_faults(cfg, {f.name for f in active if f.kind == "device"}, log)
     services = set()
     if changed & {DOCKERFILE, REQUIREMENTS}:
         log("rebuilding vl_jepa")
@@ -157,3 +183,22 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
         names = " ".join(sorted(services))
         log(f"recreating {names}")
         compose(cfg, f"up -d --force-recreate {names}")
+
+
+def _device_faults(cfg, active: set[str], log) -> None:
+    """Faults in the device host itself, applied with the device's own tools."""
+    from . import rootfs
+    from .simulator import compose, device_exec
+
+    running = set(compose(cfg, "ps --services --filter status=running").split())
+    if "broker_down" in active and "mosquitto" in running:
+        log("stopping the device's broker")
+        compose(cfg, "stop -t 2 mosquitto")
+    elif "broker_down" not in active and "mosquitto" not in running:
+        compose(cfg, "up -d mosquitto")
+    installed = device_exec(cfg, "dpkg-query -W -f='${Status}' nvidia-jetpack 2>/dev/null", check=False)
+    if "jetpack_package_missing" in active and "ok installed" in installed:
+        log("removing nvidia-jetpack with dpkg")
+        device_exec(cfg, "dpkg -r --force-depends nvidia-jetpack")
+    elif "jetpack_package_missing" not in active and "ok installed" not in installed:
+        rootfs.install(cfg.root / "rootfs", cfg.root / "debs" / "nvidia-jetpack.deb")

@@ -16,7 +16,7 @@ import docker.errors
 from jetson_hil import l4t
 
 from . import engine
-from .jetson_release import PYTORCH_IMAGE_R36_EARLY, PYTORCH_IMAGES
+from .jetson_release import L4T_BASE_IMAGES, PYTORCH_IMAGE_R36_EARLY, PYTORCH_IMAGES
 from .paths import PACKAGE_DIR, state_root
 
 DEVICE_HOST_IMAGE = "jetson-hil/device-host:1"
@@ -25,7 +25,7 @@ ARCHES = {32: "sm_53 sm_62 sm_72", 34: "sm_72 sm_87", 35: "sm_72 sm_87", 36: "sm
 
 
 def base_tags() -> list[str]:
-    return sorted({*PYTORCH_IMAGES.values(), PYTORCH_IMAGE_R36_EARLY})
+    return sorted({*PYTORCH_IMAGES.values(), PYTORCH_IMAGE_R36_EARLY, *L4T_BASE_IMAGES})
 
 
 def image_facts(tag: str) -> dict[str, str]:
@@ -40,6 +40,8 @@ def image_facts(tag: str) -> dict[str, str]:
         parts = [int(p) for p in stack.cudnn.split(".")] + [0, 0]
         cudnn = str(parts[0] * 10000 + parts[1] * 100 + parts[2]) if parts[0] >= 9 else \
             str(parts[0] * 1000 + parts[1] * 100 + parts[2])
+    if "l4t-base" in ref.repository:
+        cudnn = ""
     return {
         "IMAGE_L4T": str(release) if release else "",
         "TORCH_CUDA": cuda,

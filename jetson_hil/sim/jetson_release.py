@@ -37,6 +37,8 @@ PYTORCH_IMAGES = {
     38: "dustynv/pytorch:2.8-r36.4.4-cu128-24.04",
 }
 PYTORCH_IMAGE_R36_EARLY = "dustynv/l4t-pytorch:r36.2.0"
+# l4t-base carries no CUDA libraries since r34 (facts section 4): torch in it finds no cuDNN.
+L4T_BASE_IMAGES = ("nvcr.io/nvidia/l4t-base:r36.4.0",)
 
 
 @dataclass(frozen=True)

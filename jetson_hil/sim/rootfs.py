@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from jetson_hil import l4t
@@ -95,7 +94,10 @@ def _deb(workdir: Path, name: str, version: str, description: str, files: dict[s
             if rel.startswith("usr/bin/"):
                 path.chmod(0o755)
     out = workdir / f"{name}.deb"
-    _run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(pkg), str(out))
+    try:
+        _run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(pkg), str(out))
+    finally:
+        shutil.rmtree(pkg)
     return out
 
 
@@ -115,15 +117,23 @@ def _packages(cfg, root: Path) -> None:
         "nvidia-l4t-core": {"etc/nv_tegra_release": release.release_file()},
         "nvidia-l4t-tools": {"usr/bin/tegrastats": tegrastats},
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        debs = []
-        for name, version, description in release.packages():
-            files = contents.get(name, {})
-            if name.startswith("cuda-toolkit-"):
-                files = {**cuda_files, "usr/local/cuda": (cuda_dir.removeprefix("usr/local/"),)}
-            debs.append(_deb(Path(tmp), name, version, description, files))
-        _run("dpkg", f"--root={root}", "--force-architecture", "--force-bad-path", "--force-not-root",
-             "--force-depends", "-i", *map(str, debs))
+    store = cfg.root / "debs"
+    if store.exists():
+        shutil.rmtree(store)
+    store.mkdir()
+    debs = []
+    for name, version, description in release.packages():
+        files = contents.get(name, {})
+        if name.startswith("cuda-toolkit-"):
+            files = {**cuda_files, "usr/local/cuda": (cuda_dir.removeprefix("usr/local/"),)}
+        debs.append(_deb(store, name, version, description, files))
+    install(root, *debs)
+
+
+def install(root: Path, *debs: Path) -> None:
+    """Install packages into the device's own dpkg database with the real dpkg."""
+    _run("dpkg", f"--root={root}", "--force-architecture", "--force-bad-path", "--force-not-root",
+         "--force-depends", "-i", *map(str, debs))
 
 
 def _usr_overlay(cfg) -> None:

@@ -209,7 +209,7 @@ def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
     finally:
         c.loop_stop()
         c.disconnect()
-    if not got and "stalled_publisher" not in cfg.faults and "broker_down" not in cfg.faults:
+    if not got:
         logs = compose(cfg, "logs --tail 20 vl_jepa")
         raise SimError(f"no embeddings on vision/embeddings within {timeout:.0f} s; vl_jepa log tail:\n{logs}")
 
@@ -238,14 +238,14 @@ device = "cuda"
 [limits]
 min_rate_hz = {cfg.rate * 0.8:g}
 """
-    docker_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the simulated device, reached with docker exec.
+    docker_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the simulated device, over docker exec.
 [device]
 name = "{cfg.name}"
 host = "docker://{cfg.container}"
 docker_url = "unix:///var/run/docker.sock"
 simulator = "{cfg.name}"
 {common}"""
-    ssh_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the same device over SSH, as nightly HIL CI reaches one.
+    ssh_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the same device over SSH, as nightly CI uses.
 [device]
 name = "{cfg.name}-ssh"
 host = "ssh://root@127.0.0.1:{cfg.ssh_port}"
@@ -287,7 +287,10 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     _prepare_models(cfg, log)
     log("starting the agents")
     compose(cfg, "up -d")
-    wait_for_embeddings(cfg)
+    if cfg.faults:
+        apply_faults(cfg, cfg.faults, log=log, recreate=True)
+    else:
+        wait_for_embeddings(cfg)
     docker_profile, ssh_profile = write_profiles(cfg)
     log(f"up in {time.monotonic() - started:.1f} s; profile: {docker_profile} (over SSH: {ssh_profile})")
     return cfg
