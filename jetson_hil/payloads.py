@@ -90,9 +90,7 @@ def get_path(obj: Any, path: str, default: Any = MISSING) -> Any:
     return current
 
 
-def decode(
-    raw: bytes | bytearray | memoryview | str, max_bytes: int = MAX_DECODE_BYTES
-) -> tuple[Any, str | None]:
+def decode(raw: bytes | bytearray | memoryview | str, max_bytes: int = MAX_DECODE_BYTES) -> tuple[Any, str | None]:
     """(object, None) for a JSON object payload, else (None, problem). Never raises.
 
     NaN and Infinity are accepted as JSON numbers here (Python's json does), so that the checks can
@@ -212,9 +210,7 @@ def check_value(obj: Any, path: str, expected: Any) -> list[str]:
     value = get_path(obj, path)
     if value is MISSING:
         return [f"{path}: missing, expected {expected!r}"]
-    if type(value) is not type(expected) and not (
-        _number_state(value) == "ok" and _number_state(expected) == "ok"
-    ):
+    if type(value) is not type(expected) and not (_number_state(value) == "ok" and _number_state(expected) == "ok"):
         return [f"{path}: {_preview(value)} ({_type_name(value)}), expected {expected!r}"]
     if value != expected:
         return [f"{path}: {_preview(value)}, expected {expected!r}"]

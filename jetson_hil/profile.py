@@ -395,9 +395,7 @@ class MqttSettings:
                 values.append(None)
                 continue
             if var not in env:
-                raise ProfileError(
-                    "environment", f"mqtt.{key}", var, f"environment variable {var} is not set"
-                )
+                raise ProfileError("environment", f"mqtt.{key}", var, f"environment variable {var} is not set")
             values.append(env[var])
         return values[0] or "", values[1]
 
@@ -544,9 +542,7 @@ def _unknown(source: str, dotted: str, value: Any, allowed: list[str], where: st
     key = dotted.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return ProfileError(
-        source, dotted, value, f"unknown key{hint} (allowed in {where}: {', '.join(allowed)})"
-    )
+    return ProfileError(source, dotted, value, f"unknown key{hint} (allowed in {where}: {', '.join(allowed)})")
 
 
 def _build_section(source: str, section: str, cls: type, table: Any) -> Any:
@@ -572,9 +568,7 @@ def profile_from_dict(data: Mapping[str, Any], source: str = "<profile>") -> Dev
             raise _unknown(source, key, value, list(_SECTIONS), "a profile")
     if "device" not in data:
         raise ProfileError(source, "device.name", _MISSING, "required, missing (no [device] table)")
-    sections = {
-        name: _build_section(source, name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()
-    }
+    sections = {name: _build_section(source, name, cls, data.get(name, {})) for name, cls in _SECTIONS.items()}
     limits: Limits = sections["limits"]
     if limits.norm_max <= limits.norm_min:
         raise ProfileError(
@@ -592,15 +586,11 @@ def load_profile(path: str | os.PathLike[str]) -> DeviceProfile:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ProfileError(
-            source, None, _MISSING, f"cannot read the profile: {exc.strerror or exc}"
-        ) from None
+        raise ProfileError(source, None, _MISSING, f"cannot read the profile: {exc.strerror or exc}") from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise ProfileError(
-            source, None, _MISSING, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
+        raise ProfileError(source, None, _MISSING, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError(source, None, _MISSING, f"not valid TOML: {exc}") from None
     return profile_from_dict(data, source)

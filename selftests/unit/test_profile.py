@@ -138,9 +138,7 @@ def test_defaults_for_everything_but_name(tmp_path: Path) -> None:
     full = load_profile(write(tmp_path, FULL, "full.toml"))
     bare = load_profile(write(tmp_path, '[device]\nname = "sim1"\n', "bare.toml"))
     assert (
-        dataclasses.replace(
-            bare, source=full.source, device=dataclasses.replace(bare.device, host=full.device.host)
-        )
+        dataclasses.replace(bare, source=full.source, device=dataclasses.replace(bare.device, host=full.device.host))
         == full
     )
 
@@ -308,9 +306,7 @@ def test_password_without_user_is_an_error() -> None:
 
 def test_overrides(tmp_path: Path) -> None:
     p = load_profile(write(tmp_path, FULL))
-    q = p.with_overrides(
-        host="ssh://jetson@orin", docker_url="tcp://orin:2375", mqtt_url="mqtts://orin", window_s=3
-    )
+    q = p.with_overrides(host="ssh://jetson@orin", docker_url="tcp://orin:2375", mqtt_url="mqtts://orin", window_s=3)
     assert (q.device.host, q.device.docker_url) == ("ssh://jetson@orin", "tcp://orin:2375")
     assert q.mqtt.url == MqttUrl("orin", 8883, True)
     assert q.limits.window_s == 3.0
