@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jetson_hil import l4t
+from jetson_hil import dpkg, l4t
 from jetson_hil.errors import ParseError
 
 __all__ = [
@@ -42,7 +42,6 @@ __all__ = [
 ]
 
 RELEASE_FILE = "/etc/nv_tegra_release"
-DPKG_FORMAT = "${db:Status-Abbrev}\\t${Package}\\t${Version}\\n"
 MODEL_FILES = ("/proc/device-tree/model", "/sys/firmware/devicetree/base/model")
 CUDA_VERSION_FILES = ("/usr/local/cuda/version.json", "/usr/local/cuda/version.txt")
 
@@ -110,23 +109,12 @@ def parse_cuda_version(text: str) -> str | None:
 
 
 def installed_packages(text: str) -> dict[str, str]:
-    """{name: version} of installed packages, from dpkg-query with the format `DPKG_FORMAT`.
+    """{name: version} of the installed packages in `dpkg -l` output (`jetson_hil.dpkg` parses it).
 
-    Only status 'ii' (installed, no error) counts: 'rc' (removed, config left) and half-installed
-    packages are not there for a program that needs them.
-
-    >>> installed_packages("ii \\tcuda-toolkit-12-6\\t12.6-1\\nrc \\tlibcudnn8\\t8.6.0\\n")
-    {'cuda-toolkit-12-6': '12.6-1'}
+    Only installed packages without an error flag count: 'rc' (removed, config files left) and
+    half-installed packages are not there for a program that needs them.
     """
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) != 3:
-            continue
-        status, name, version = (p.strip() for p in parts)
-        if status == "ii" and name:
-            out[name.split(":", 1)[0]] = version
-    return out
+    return {p.name: p.version for p in dpkg.parse_dpkg_l(text, strict=False) if p.installed and p.version}
 
 
 def upstream_version(version: str) -> str | None:
@@ -276,9 +264,9 @@ class DeviceFacts:
     @property
     def packages(self) -> dict[str, str]:
         """{name: version} of every installed dpkg package."""
-        out = self.run(f"dpkg-query -W -f '{DPKG_FORMAT}'")
+        out = self.run("COLUMNS=250 dpkg -l")
         if not out.ok:
-            raise DeviceFactError(f"dpkg-query failed (exit {out.rc}): {out.tail()}")
+            raise DeviceFactError(f"dpkg -l failed (exit {out.rc}): {out.tail()}")
         return installed_packages(out.stdout)
 
     def package_version(self, name: str) -> str | None:
@@ -350,3 +338,140 @@ class DeviceFacts:
     @property
     def docker_default_runtime(self) -> str | None:
         return self.docker_info.get("DefaultRuntime")
+
+
+@dataclass(frozen=True)
+class ExecOutput:
+    """What a command inside a container returned; exit status 124 means it hit its time limit."""
+
+    command: tuple[str, ...]
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def timed_out(self) -> bool:
+        return self.rc in (124, 137)
+
+
+class ContainerFacts:
+    """One container as the Docker engine reports it now: every property re-inspects it.
+
+    Like testinfra's ``host.docker(name)``, but through the Docker SDK (so it works the same over a
+    socket, TCP or SSH) and with what the runbook needs: status, restarts, runtime, device nodes,
+    environment, image, bounded exec, file copy and log tail.
+
+    >>> agent = ContainerFacts(docker.from_env(), "vl_jepa_agent")          # doctest: +SKIP
+    >>> agent.status, agent.runtime, agent.restart_count                    # doctest: +SKIP
+    ('running', 'nvidia', 0)
+    """
+
+    def __init__(self, client: Any, name: str, exec_timeout_s: float = 60.0) -> None:
+        self.client = client
+        self.name = name
+        self.exec_timeout_s = exec_timeout_s
+
+    def __repr__(self) -> str:
+        return f"<container {self.name}>"
+
+    @property
+    def attrs(self) -> dict[str, Any] | None:
+        """`docker inspect` of the container, or None when it does not exist."""
+        import docker.errors
+
+        try:
+            return self.client.api.inspect_container(self.name)
+        except docker.errors.NotFound:
+            return None
+
+    @property
+    def exists(self) -> bool:
+        return self.attrs is not None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return (self.attrs or {}).get("State") or {}
+
+    @property
+    def status(self) -> str:
+        """created, running, restarting, exited, paused, dead, or 'absent' when there is no such container."""
+        attrs = self.attrs
+        return "absent" if attrs is None else str((attrs.get("State") or {}).get("Status", "unknown"))
+
+    @property
+    def running(self) -> bool:
+        state = self.state
+        return bool(state.get("Running")) and not state.get("Restarting")
+
+    @property
+    def restart_count(self) -> int:
+        return int((self.attrs or {}).get("RestartCount") or 0)
+
+    @property
+    def runtime(self) -> str | None:
+        """HostConfig.Runtime: the OCI runtime it was created with ('nvidia', 'runc'), or None."""
+        return ((self.attrs or {}).get("HostConfig") or {}).get("Runtime") or None
+
+    @property
+    def device_requests(self) -> list[dict[str, Any]]:
+        return ((self.attrs or {}).get("HostConfig") or {}).get("DeviceRequests") or []
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The container's environment (Config.Env) as a dict."""
+        pairs = ((self.attrs or {}).get("Config") or {}).get("Env") or []
+        return dict(p.split("=", 1) if "=" in p else (p, "") for p in pairs)
+
+    @property
+    def image_ref(self) -> str | None:
+        """The image reference it was created from (Config.Image)."""
+        return ((self.attrs or {}).get("Config") or {}).get("Image")
+
+    @property
+    def image_id(self) -> str | None:
+        return (self.attrs or {}).get("Image")
+
+    def exec(self, command: list[str] | tuple[str, ...], timeout_s: float | None = None) -> ExecOutput:
+        """Runs `command` in the container under ``timeout`` (exit 124 when it ran out of time)."""
+        limit = self.exec_timeout_s if timeout_s is None else timeout_s
+        result = self._exec(["timeout", "-k", "2", f"{limit:g}", *command], tuple(command))
+        if result.rc in (126, 127) and '"timeout"' in result.stdout + result.stderr:
+            result = self._exec(list(command), tuple(command))  # an image without coreutils' timeout
+        return result
+
+    def _exec(self, argv: list[str], command: tuple[str, ...]) -> ExecOutput:
+        created = self.client.api.exec_create(self.name, argv, stdout=True, stderr=True)
+        out, err = self.client.api.exec_start(created["Id"], demux=True)
+        rc = self.client.api.exec_inspect(created["Id"]).get("ExitCode")
+        return ExecOutput(command, -1 if rc is None else int(rc), _text(out), _text(err))
+
+    def put_file(self, directory: str, name: str, data: bytes, mode: int = 0o755) -> None:
+        """Copies `data` into the container as `directory`/`name` (the directory is created)."""
+        import io
+        import tarfile
+        import time as _time
+
+        made = self.exec(["mkdir", "-p", directory], timeout_s=15)
+        if not made.ok:
+            raise DeviceFactError(f"mkdir -p {directory} in {self.name} failed (exit {made.rc}): {made.stderr.strip()}")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(_time.time())
+            tar.addfile(info, io.BytesIO(data))
+        if not self.client.api.put_archive(self.name, directory, buffer.getvalue()):
+            raise DeviceFactError(f"copying {name} into {self.name}:{directory} was refused by the engine")
+
+    def logs(self, tail: int = 200) -> str:
+        """The last `tail` lines of its stdout and stderr, with timestamps."""
+        import docker.errors
+
+        try:
+            raw = self.client.api.logs(self.name, stdout=True, stderr=True, tail=tail, timestamps=True)
+        except docker.errors.NotFound:
+            return ""
+        return _text(raw)

@@ -13,21 +13,26 @@ from jetson_hil.device import DeviceFactError, DeviceFacts
 
 DATA = Path(__file__).resolve().parents[2] / "fixtures" / "data" / "nv_tegra_release"
 
-# source: `dpkg-query -W -f '${db:Status-Abbrev}\t${Package}\t${Version}\n'` on the simulated Orin Nano
-# (jetson-hil sim, L4T 36.4.0), whose packages are real .deb packages installed with dpkg; plus one
-# removed package ('rc') as dpkg prints it.
+# source: `COLUMNS=250 dpkg -l` on the simulated Orin Nano (jetson-hil sim, L4T 36.4.0), whose packages are
+# real .deb packages installed with the real dpkg; plus one removed package ('rc') in the same layout.
 DPKG_R36_4_0 = (
-    "ii \tcuda-runtime-12-6\t12.6-1\n"
-    "ii \tcuda-toolkit-12-6\t12.6-1\n"
-    "ii \tlibcudnn9-cuda-12\t9.3.0-1+cuda12.6\n"
-    "ii \tlibnvinfer10\t10.3.0-1+cuda12.6\n"
-    "ii \tnvidia-container-toolkit\t1.16.2-1\n"
-    "ii \tnvidia-jetpack\t6.1+b123\n"
-    "ii \tnvidia-l4t-core\t36.4.0-20240912212859\n"
-    "ii \tnvidia-l4t-cuda\t36.4.0-20240912212859\n"
-    "ii \tnvidia-l4t-tools\t36.4.0-20240912212859\n"
-    "ii \ttensorrt\t10.3.0-1+cuda12.6\n"
-    "rc \tlibcudnn8\t8.6.0.166-1+cuda11.4\n"
+    'Desired=Unknown/Install/Remove/Purge/Hold\n'
+    '| Status=Not/Inst/Conf-files/Unpacked/halF-conf/Half-inst/trig-aWait/Trig-pend\n'
+    '|/ Err?=(none)/Reinst-required (Status,Err: uppercase=bad)\n'
+    '||/ Name                           Version               Architecture Description\n'
+    '+++-==============================-=====================-============-=============================================\n'
+    'ii  cuda-runtime-12-6:arm64        12.6-1                arm64        CUDA Runtime native Meta-package\n'
+    'ii  cuda-toolkit-12-6:arm64        12.6-1                arm64        CUDA Toolkit meta-package\n'
+    'ii  libcudnn9-cuda-12:arm64        9.3.0-1+cuda12.6      arm64        cuDNN runtime libraries\n'
+    'ii  libnvinfer10:arm64             10.3.0-1+cuda12.6     arm64        TensorRT runtime libraries\n'
+    'ii  nvidia-container-toolkit:arm64 1.16.2-1              arm64        NVIDIA Container toolkit\n'
+    'ii  nvidia-jetpack:arm64           6.1+b123              arm64        NVIDIA Jetpack Meta Package\n'
+    'ii  nvidia-l4t-core:arm64          36.4.0-20240912212859 arm64        NVIDIA Core Package\n'
+    'ii  nvidia-l4t-cuda:arm64          36.4.0-20240912212859 arm64        NVIDIA CUDA Package\n'
+    'ii  nvidia-l4t-tools:arm64         36.4.0-20240912212859 arm64        '
+    'NVIDIA Public Test Tools Package (tegrastats)\n'
+    'ii  tensorrt:arm64                 10.3.0-1+cuda12.6     arm64        Meta package for TensorRT\n'
+    'rc  libcudnn8:arm64                8.6.0.166-1+cuda11.4  arm64        cuDNN runtime libraries\n'
 )
 VERSION_JSON = '{\n   "cuda": {\n      "name": "CUDA SDK",\n      "version": "12.6.68"\n   }\n}'
 
@@ -71,7 +76,7 @@ def orin_nano() -> FakeDevice:
     return FakeDevice(
         files={"/etc/nv_tegra_release": release_file("r36_4_0_generic_full.txt"),
                "/usr/local/cuda/version.json": VERSION_JSON},
-        outputs={"dpkg-query": Result(0, DPKG_R36_4_0), "hostname": Result(0, "sim1\n")},
+        outputs={"COLUMNS=250 dpkg -l": Result(0, DPKG_R36_4_0), "hostname": Result(0, "sim1\n")},
     )
 
 
@@ -117,7 +122,8 @@ def test_packages_keep_only_installed_ones():
 
 
 def test_dpkg_failure_is_an_error_with_its_output():
-    facts = DeviceFacts(FakeDevice(outputs={"dpkg-query": Result(2, "", "dpkg-query: error: database locked")}))
+    locked = Result(2, "", "dpkg-query: error: database locked")
+    facts = DeviceFacts(FakeDevice(outputs={"COLUMNS=250 dpkg -l": locked}))
     with pytest.raises(DeviceFactError, match="database locked"):
         _ = facts.packages
 
