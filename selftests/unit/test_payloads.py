@@ -311,3 +311,62 @@ def test_changes_per_minute() -> None:
     assert changes_per_minute(["a", "b"], [0.0, 1.0], window_s=60.0) == pytest.approx(1.0)
     assert changes_per_minute(["a", "b"], [5.0, 5.0]) == math.inf
     assert changes_per_minute([None, "a", {"x": 1}, {"x": 1}], [0.0, 20.0, 40.0, 60.0]) == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------- evidence (windows -> numbers)
+
+
+def test_percentile() -> None:
+    from jetson_hil.evidence import percentile
+
+    assert percentile([], 50) is None
+    assert percentile([math.nan, "x", True], 50) is None
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([1.0, 9.0, 3.0], 100) == 9.0 and percentile([1.0, 9.0, 3.0], 0) == 1.0
+
+
+def test_summarize_embeddings() -> None:
+    from jetson_hil.evidence import summarize_embeddings
+    from jetson_hil.mqtt_recorder import Message
+    from jetson_hil.profile import profile_from_dict
+
+    profile = profile_from_dict({"device": {"name": "d"}, "expect": {"dim": 4}, "limits": {"max_seq_gap": 1}})
+    good = [0.1, 0.2, 0.3, 0.4]
+    payloads = [
+        {"seq": 1, "ts": 100.0, "embedding": good, "device": "cuda", "dtype": "float16", "dim": 4},
+        {"seq": 2, "ts": 100.2, "embedding": good, "device": "cuda", "dtype": "float16", "dim": 4},
+        {"seq": 5, "ts": 100.4, "embedding": [0.0] * 4, "device": "cpu", "dtype": "float32", "dim": 4},
+        {"seq": 0, "ts": "late", "embedding": [0.5] * 4, "device": "cuda"},
+    ]
+    raw = [json.dumps(p).encode() for p in payloads] + [b"\xff not json"]
+    messages = [Message("vision/embeddings", r, 100.05 + 0.2 * i, 5.0 + 0.2 * i, 10 + i) for i, r in enumerate(raw)]
+    ev = summarize_embeddings(messages, profile, window_s=10.0)
+    assert ev.count == 5 and ev.rate_hz == pytest.approx(0.5)
+    assert ev.bad_messages == 2
+    assert ev.problems[0] == "message 12: embedding: all 4 values are zero, expected a non-zero embedding"
+    assert ev.problems[1].startswith("message 14: payload is not UTF-8")
+    assert ev.seq_gaps == [(2, 5), (5, 0)] and ev.seq_resets == [(5, 0)]
+    assert ev.constant_fraction == pytest.approx(0.25)
+    assert ev.latencies_ms == pytest.approx([50.0, 50.0, 50.0])
+    assert ev.latency_p50_ms == pytest.approx(50.0) and ev.latency_max_ms == pytest.approx(50.0)
+    assert ev.devices == {"cuda": 3, "cpu": 1}
+    assert ev.dtypes == {"float16": 2, "float32": 1, "<missing>": 1}
+    assert ev.dims == {"4": 3, "<missing>": 1}
+    empty = summarize_embeddings([], profile, window_s=10.0)
+    assert empty.count == 0 and empty.rate_hz == 0.0 and empty.latency_p95_ms is None
+
+
+def test_gpu_loads() -> None:
+    from types import SimpleNamespace
+
+    from jetson_hil.evidence import gpu_loads
+    from jetson_hil.telemetry import Sample
+
+    samples = [
+        Sample(1.0, SimpleNamespace(gpu_load_percent=12), 1.0),
+        Sample(2.0, SimpleNamespace(gpu_load_percent=None), 2.0),
+        SimpleNamespace(gpu_load_percent=99),
+        {"gpu_load_percent": 40},
+    ]
+    assert gpu_loads(samples) == [12.0, 99.0, 40.0]
