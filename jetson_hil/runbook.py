@@ -24,6 +24,7 @@ needs (on the failure path it names what to fix), and 6 is the end-to-end verdic
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,7 +38,12 @@ __all__ = [
     "UNDECIDED",
     "ContainerCuda",
     "Plan",
+    "JETSON_TORCH_INDEXES",
+    "TORCH_PACKAGES",
+    "TorchRequirement",
+    "base_image",
     "decide",
+    "torch_requirements",
 ]
 
 PLAN_A_SUCCESS = "plan_a_success"
@@ -161,3 +167,121 @@ def decide(evidence: ContainerCuda, backend: str | None, decided_by: str = DECID
     if evidence.diagnosis:
         reason += f". {evidence.diagnosis}"
     return Plan(PLAN_A_FAILURE, reason, backend, evidence, decided_by, tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------------ Task 4
+
+_ARG = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$", re.IGNORECASE)
+_FROM = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def _logical_lines(text: str) -> list[str]:
+    """Dockerfile instructions, one per entry: comments dropped, backslash continuations joined."""
+    out: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        out.append((pending + line).strip())
+        pending = ""
+    if pending.strip():
+        out.append(pending.strip())
+    return out
+
+
+def base_image(dockerfile: str) -> str | None:
+    """The image the final stage of a Dockerfile is built FROM, with ARG defaults substituted and stage
+    names followed back to a real image; None when there is no FROM or an ARG has no default.
+
+    >>> base_image("ARG L4T=r36.4.0\\nFROM dustynv/l4t-pytorch:${L4T} AS base\\nFROM base\\nRUN true")
+    'dustynv/l4t-pytorch:r36.4.0'
+    """
+    args: dict[str, str] = {}
+    stages: dict[str, str] = {}
+    final: str | None = None
+    for line in _logical_lines(dockerfile):
+        if m := _ARG.match(line):
+            if m.group(2) is not None and m.group(1) not in args:
+                args[m.group(1)] = m.group(2).strip().strip('"').strip("'")
+            continue
+        if m := _FROM.match(line):
+            image = m.group(1)
+            unresolved = False
+
+            def sub(v: re.Match[str]) -> str:
+                nonlocal unresolved
+                name = v.group(1) or v.group(2)
+                if name not in args:
+                    unresolved = True
+                    return v.group(0)
+                return args[name]
+
+            image = _VAR.sub(sub, image)
+            final = None if unresolved else stages.get(image.lower(), image)
+            if m.group(2):
+                stages[m.group(2).lower()] = final or image
+    return final
+
+
+TORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
+# Indexes that serve NVIDIA's Jetson (aarch64 + CUDA) wheels (facts: "Wheel source facts").
+JETSON_TORCH_INDEXES = ("pypi.jetson-ai-lab.io", "pypi.jetson-ai-lab.dev", "developer.download.nvidia.com",
+                        "jetson-ai-lab")
+_REQ_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
+_WHEEL = re.compile(r"(?:^|/)([A-Za-z0-9_.]+?)-\d[^/]*\.whl(?:[#?].*)?$")
+
+
+@dataclass(frozen=True)
+class TorchRequirement:
+    """A requirements line that installs torch (or torchvision/torchaudio, which pull torch in)."""
+
+    line_number: int
+    line: str
+    package: str
+    jetson_source: bool
+
+    def describe(self) -> str:
+        return f"line {self.line_number}: {self.line!r}"
+
+
+def _jetson_url(text: str) -> bool:
+    return any(host in text for host in JETSON_TORCH_INDEXES)
+
+
+def torch_requirements(requirements: str) -> list[TorchRequirement]:
+    """The lines of a requirements file that install torch, torchvision or torchaudio.
+
+    pip resolves such a line from PyPI, whose aarch64 torch is a CPU-only build that replaces NVIDIA's
+    Jetson wheel in the image (pytorch #168065). A line is from a Jetson source (`jetson_source`) when it
+    is a wheel URL or ``name @ URL`` on a Jetson wheel host, or when the file's ``--index-url`` (which
+    replaces PyPI) is one; ``--extra-index-url`` is not enough, since pip then takes the highest version
+    of both indexes, often PyPI's.
+
+    >>> [(r.package, r.jetson_source) for r in torch_requirements("numpy\\ntorch>=2.0  # encoder\\n")]
+    [('torch', False)]
+    """
+    lines = requirements.splitlines()
+    jetson_index = any(
+        re.match(r"^(?:--index-url|-i)(?:\s+|=)", line.strip()) and _jetson_url(line) for line in lines
+    )
+    found: list[TorchRequirement] = []
+    for number, raw in enumerate(lines, start=1):
+        line = re.split(r"\s+#", raw, maxsplit=1)[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        if wheel := _WHEEL.search(line.split(";")[0].strip()):
+            name, url = wheel.group(1), line
+        elif m := _REQ_NAME.match(line):
+            name, url = m.group(1), line.split("@", 1)[1] if "@" in line else ""
+        else:
+            continue
+        name = name.lower().replace("_", "-")
+        if name in TORCH_PACKAGES:
+            safe = _jetson_url(url) if url else jetson_index
+            found.append(TorchRequirement(number, raw.strip(), name, safe))
+    return found

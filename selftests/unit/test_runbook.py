@@ -94,3 +94,57 @@ def test_summary_shortens_long_failure_lists():
     ev = ContainerCuda("c", True, False, failures=tuple(f"f{i}" for i in range(6)))
     assert ev.summary().endswith("f0; f1; f2 (+3 more)")
     assert ABSENT.summary() == "check_torch_cuda.py could not run in vl_jepa_agent: container is exited"
+
+
+# ------------------------------------------------------------------------------------ Task 4 helpers
+
+@pytest.mark.parametrize(
+    ("dockerfile", "image"),
+    [
+        ("FROM dustynv/l4t-pytorch:r36.4.0\nWORKDIR /app\n", "dustynv/l4t-pytorch:r36.4.0"),
+        ("# comment\nFROM --platform=linux/arm64 nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3 AS run\n",
+         "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3"),
+        ("ARG BASE=dustynv/pytorch:2.1-r36.2.0\nFROM ${BASE}\n", "dustynv/pytorch:2.1-r36.2.0"),
+        ("ARG TAG\nFROM nvcr.io/nvidia/l4t-base:$TAG\n", None),  # no default: cannot say
+        ("FROM nvcr.io/nvidia/l4t-jetpack:r36.4.0 AS build\nRUN make\nFROM build\nCOPY . /app\n",
+         "nvcr.io/nvidia/l4t-jetpack:r36.4.0"),
+        ("FROM python:3.10 AS wheels\nFROM dustynv/l4t-pytorch:r36.4.0\nCOPY --from=wheels /w /w\n",
+         "dustynv/l4t-pytorch:r36.4.0"),
+        ("FROM \\\n  dustynv/l4t-pytorch:r36.4.0\n", "dustynv/l4t-pytorch:r36.4.0"),
+        ("RUN true\n", None),
+    ],
+)
+def test_base_image(dockerfile, image):
+    assert runbook.base_image(dockerfile) == image
+
+
+def test_base_image_of_the_simulators_fault_edit():
+    """The l4t_mismatch fault rewrites the first FROM line; the final stage is what runs."""
+    text = ("FROM nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3\nWORKDIR /app\n"
+            "RUN pip3 install -r /app/requirements.txt\n")
+    assert runbook.base_image(text) == "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3"
+
+
+@pytest.mark.parametrize(
+    ("requirements", "found"),
+    [
+        ("# torch comes with the base image: never list it here\nnumpy\npaho-mqtt>=2\nonnxruntime\n", []),
+        ("numpy\ntorch>=2.0\n", [("torch", False)]),
+        ("torchvision==0.20.0  # pulls torch from PyPI\n", [("torchvision", False)]),
+        ("Torch_Audio\ntorch-tensorrt\n", []),  # other projects whose names start alike
+        ("--index-url https://pypi.jetson-ai-lab.io/jp6/cu126\ntorch==2.5.0\n", [("torch", True)]),
+        ("--extra-index-url https://pypi.jetson-ai-lab.io/jp6/cu126\ntorch\n", [("torch", False)]),
+        ("https://developer.download.nvidia.com/compute/redist/jp/v61/pytorch/"
+         "torch-2.5.0a0+872d972e41.nv24.08.17622132-cp310-cp310-linux_aarch64.whl\n", [("torch", True)]),
+        ("torch @ https://download.pytorch.org/whl/cpu/torch-2.5.0-cp310-cp310-linux_aarch64.whl\n",
+         [("torch", False)]),
+        ("-r base.txt\n-c constraints.txt\n", []),
+    ],
+)
+def test_torch_requirements(requirements, found):
+    assert [(r.package, r.jetson_source) for r in runbook.torch_requirements(requirements)] == found
+
+
+def test_torch_requirement_names_its_line():
+    (req,) = runbook.torch_requirements("numpy\n\ntorch>=2.0\n")
+    assert req.describe() == "line 3: 'torch>=2.0'"
