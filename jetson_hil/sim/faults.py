@@ -20,6 +20,9 @@ ENV = "config/jetson.env"
 DOCKERFILE = "docker/vl_jepa/Dockerfile"
 REQUIREMENTS = "docker/vl_jepa/requirements.txt"
 CONFIG_FILES = (ENV, DOCKERFILE, REQUIREMENTS, "docker-compose.yml")
+R35 = "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3"
+CU128 = "dustynv/pytorch:2.8-r36.4.4-cu128-24.04"
+L4T_BASE = "nvcr.io/nvidia/l4t-base:r36.4.0"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class Fault:
     kind: str  # agent | gpu | config | device
     reproduces: str
     edit: Callable[[Path], None] | None = None
+    image: str = ""  # a base image the fault's Dockerfile needs
+
+
+def fault_images(names: list[str]) -> list[str]:
+    return [FAULTS[n].image for n in names if FAULTS[n].image]
 
 
 def _set_env(key: str, value: Callable[[str], str] | str) -> Callable[[Path], None]:
@@ -87,9 +95,9 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("wrong_dim", "config", "EMBEDDING_GUARD_DIM differs from the embeddings' dim (e.g. 768 vs 384 "
           "after a switch to DINOv2)", _set_env("EMBEDDING_GUARD_DIM", _double)),
     Fault("l4t_mismatch", "config", "an r35 l4t-pytorch image on an R36 host: torch.cuda.is_available() "
-          "False (jetson-containers #938)", _from("nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3")),
+          "False (jetson-containers #938)", _from(R35), image=R35),
     Fault("cuda_driver_insufficient", "config", "a cu128 image on a JetPack 6 (CUDA 12.6) driver: "
-          "cudaGetDeviceCount returned 35", _from("dustynv/pytorch:2.8-r36.4.4-cu128-24.04")),
+          "cudaGetDeviceCount returned 35", _from(CU128), image=CU128),
     Fault("requirements_override_torch", "config", "requirements.txt pulls torch from PyPI, replacing "
           "NVIDIA's Jetson wheel with the CPU-only aarch64 wheel (pytorch #168065)",
           _append(REQUIREMENTS, "torch>=2.0")),
@@ -101,7 +109,7 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "list lacks the module's sm: no kernel image is available (pytorch #145560)",
           _append(REQUIREMENTS, "torch==2.5.1+cu124")),
     Fault("libcudnn_missing", "config", "vl_jepa built FROM l4t-base, which carries no cuDNN since r34: "
-          "ImportError: libcudnn.so.9", _from("nvcr.io/nvidia/l4t-base:r36.4.0")),
+          "ImportError: libcudnn.so.9", _from(L4T_BASE), image=L4T_BASE),
     Fault("no_nvidia_runtime", "config", "vl_jepa runs with runc instead of the nvidia runtime: no /dev/nvmap, "
           "NvRmMemInitNvmap failed (jetson-containers #384)", _replace_runtime("vl_jepa", "runc")),
     Fault("container_crashloop", "config", "a bad VL_JEPA_INPUT_SIZE makes vl_jepa exit at start; "
@@ -172,6 +180,9 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
     _device_faults(cfg, {f.name for f in active if f.kind == "device"}, log)
     services = set()
     if changed & {DOCKERFILE, REQUIREMENTS}:
+        from . import images
+
+        images.ensure(fault_images(faults), images.venv_dir(), log=log)
         log("rebuilding vl_jepa")
         compose(cfg, "build -q vl_jepa")
         services.add("vl_jepa")

@@ -93,12 +93,13 @@ def build_base(tag: str, venv: str, force: bool = False) -> None:
     (root / "usr/bin/pip3").chmod(0o755)
     (root / "usr/bin/pip").symlink_to("pip3")
     (root / "etc/jetson-sim").mkdir()
+    facts = image_facts(tag)
+    (root / "etc/jetson-sim/image.env").write_text("".join(f"{k}={v}\n" for k, v in facts.items()))
     shim = root / "opt/jetson-sim/python"
     shutil.copytree(PACKAGE_DIR / "gpu", shim, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy2(PACKAGE_DIR / "image" / "base.Dockerfile", ctx / "Dockerfile")
-    args = {**image_facts(tag), "VENV": venv}
-    client.images.build(path=str(ctx), tag=tag, buildargs=args, rm=True, forcerm=True,
-                        labels={"org.jetson-hil.l4t": args["IMAGE_L4T"]})
+    client.images.build(path=str(ctx), tag=tag, buildargs={"VENV": venv}, rm=True, forcerm=True,
+                        labels={"org.jetson-hil.l4t": facts["IMAGE_L4T"]})
 
 
 def build_device_host(force: bool = False) -> None:
@@ -114,9 +115,10 @@ def build_device_host(force: bool = False) -> None:
     client.images.build(path=str(ctx), tag=DEVICE_HOST_IMAGE, rm=True, forcerm=True)
 
 
-def ensure_all(venv: str, log=print) -> None:
+def ensure(tags: list[str], venv: str, log=print) -> None:
+    """Build the device-host image and these base tags when missing: the stand-in for `docker pull`."""
     build_device_host()
-    for tag in base_tags():
+    for tag in tags:
         if not _exists(engine.client(), tag):
             log(f"building image {tag}")
             build_base(tag, venv)

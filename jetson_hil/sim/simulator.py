@@ -22,7 +22,7 @@ import docker.errors
 from jetson_hil import l4t
 
 from . import engine, images, project, rootfs
-from .faults import FAULTS, apply_faults
+from .faults import FAULTS, apply_faults, fault_images
 from .paths import sim_dir, state_root
 
 DEVICE_PREFIX = "jetson-sim-"
@@ -277,7 +277,7 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     cfg.save()
     log(f"preparing the device root ({cfg.module}, L4T {cfg.release})")
     rootfs.prepare(cfg)
-    images.ensure_all(images.venv_dir(), log=log)
+    images.ensure([rootfs.release_of(cfg).pytorch_image(), *fault_images(cfg.faults)], images.venv_dir(), log=log)
     project.write(cfg.layout())
     apply_faults(cfg, cfg.faults, log=log, recreate=False)
     log("starting the device host")

@@ -3,13 +3,7 @@
 # simulated GPU which torch build this is (/etc/jetson-sim/image.env) and the shim that is that build.
 FROM scratch
 COPY rootfs/ /
-ARG IMAGE_L4T
-ARG TORCH_CUDA
-ARG TORCH_CUDNN
-ARG TORCH_ARCH_LIST
 ARG VENV
-RUN printf 'IMAGE_L4T=%s\nTORCH_CUDA=%s\nTORCH_CUDNN=%s\nTORCH_ARCH_LIST=%s\n' \
-    "$IMAGE_L4T" "$TORCH_CUDA" "$TORCH_CUDNN" "$TORCH_ARCH_LIST" > /etc/jetson-sim/image.env
 ENV PATH=$VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     PYTHONPATH=/opt/jetson-sim/python \
     PYTHONUNBUFFERED=1 \
