@@ -1,3 +1,17 @@
-"""Root conftest: the acceptance suite's fixtures live in fixtures/ and are loaded as plugins."""
+"""Root conftest: the acceptance suite's fixtures live in fixtures/ and are loaded as plugins.
 
-pytest_plugins: list[str] = []
+fixtures.options   --device/--window/--host/--docker-url/--mqtt-url/--keep-sim, the profile, the simulator
+fixtures.evidence  the evidence store, measure, attach
+fixtures.breakage  labgrid-style breakage: the first test that meets a broken link fails, later ones skip
+fixtures.rig       links (host, device, docker_client, agent_container, mqtt_recorder, telemetry), background
+                   probes
+fixtures.plan      the runbook path (plan) and the project files the later tasks read
+"""
+
+pytest_plugins: list[str] = [
+    "fixtures.options",
+    "fixtures.evidence",
+    "fixtures.breakage",
+    "fixtures.rig",
+    "fixtures.plan",
+]

@@ -30,7 +30,10 @@ __all__ = [
     "CUDA_VERSION_FILES",
     "PACKAGE_GROUPS",
     "CommandOutput",
+    "ContainerFacts",
+    "ContainerUnavailable",
     "DeviceFactError",
+    "ExecOutput",
     "DeviceFacts",
     "installed_packages",
     "module_from_model",
@@ -57,6 +60,24 @@ PACKAGE_GROUPS: dict[str, tuple[str, ...]] = {
 
 class DeviceFactError(RuntimeError):
     """A fact the suite needs could not be read; the message names the command, what came back and why."""
+
+
+class ContainerUnavailable(DeviceFactError):
+    """A command or copy needs the container running, and it is not (absent, exited, restarting, ...).
+
+    `breakage_key` is the same for every such error of one container, so a suite can report the first one
+    and skip the rest; `texts` holds the container's log tail for a diagnosis.
+    """
+
+    def __init__(self, container: str, status: str, texts: tuple[str, ...] = ()) -> None:
+        self.container = container
+        self.status = status
+        self.texts = texts
+        self.breakage_key = f"container {container} not running"
+        super().__init__(
+            f"container {container} is {status}, not running. Fix: `docker compose up -d` in the agents' project; "
+            f"if it stops again, its log says why"
+        )
 
 
 @dataclass(frozen=True)
@@ -435,8 +456,16 @@ class ContainerFacts:
     def image_id(self) -> str | None:
         return (self.attrs or {}).get("Image")
 
+    def require_running(self) -> None:
+        """Raises ContainerUnavailable (with the log tail) unless the container is running."""
+        if not self.running:
+            raise ContainerUnavailable(self.name, self.status, (self.logs(200),))
+
     def exec(self, command: list[str] | tuple[str, ...], timeout_s: float | None = None) -> ExecOutput:
-        """Runs `command` in the container under ``timeout`` (exit 124 when it ran out of time)."""
+        """Runs `command` in the container under ``timeout`` (exit 124 when it ran out of time).
+
+        ContainerUnavailable when the container is not running."""
+        self.require_running()
         limit = self.exec_timeout_s if timeout_s is None else timeout_s
         result = self._exec(["timeout", "-k", "2", f"{limit:g}", *command], tuple(command))
         if result.rc in (126, 127) and '"timeout"' in result.stdout + result.stderr:
@@ -444,7 +473,14 @@ class ContainerFacts:
         return result
 
     def _exec(self, argv: list[str], command: tuple[str, ...]) -> ExecOutput:
-        created = self.client.api.exec_create(self.name, argv, stdout=True, stderr=True)
+        import docker.errors
+
+        try:
+            created = self.client.api.exec_create(self.name, argv, stdout=True, stderr=True)
+        except docker.errors.APIError as exc:  # gone or stopped between the check and the exec
+            if exc.status_code in (404, 409):
+                raise ContainerUnavailable(self.name, self.status) from None
+            raise
         out, err = self.client.api.exec_start(created["Id"], demux=True)
         rc = self.client.api.exec_inspect(created["Id"]).get("ExitCode")
         return ExecOutput(command, -1 if rc is None else int(rc), _text(out), _text(err))

@@ -1,0 +1,211 @@
+"""Runbook Task 1: the Jetson host's GPU stack, read through the host, tegrastats and the Docker engine.
+
+The runbook's `gpu_diag.sh` prints release, CUDA version, JetPack packages and a few seconds of
+tegrastats for a person to read; here each of those is a check with a verdict, and the script itself
+is run on the device and its output attached.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from jetson_hil import l4t
+from jetson_hil.device import DeviceFactError, module_from_tegrastats, same_series, series_of_group
+
+pytestmark = [pytest.mark.jetson, pytest.mark.host, pytest.mark.task1]
+
+GROUPS = ("nvidia-jetpack", "cuda", "cudnn", "tensorrt")
+GPU_DIAG_HEADERS = ("host", "/etc/nv_tegra_release", "CUDA version", "JetPack packages", "tegrastats",
+                    "docker runtimes")
+REINSTALL = "reinstall JetPack's packages (`sudo apt install nvidia-jetpack`) or reflash the device with SDK Manager"
+
+
+def _release(device) -> l4t.L4TRelease:
+    __tracebackhide__ = True
+    try:
+        return device.release
+    except DeviceFactError as exc:
+        pytest.fail(f"{exc}. Task 1 needs the L4T release; fix: run the suite on a Jetson or reinstall "
+                    "nvidia-l4t-core", pytrace=False)
+
+
+def test_host_is_tegra_with_a_parsed_release(device, evidence):
+    release = _release(device)
+    evidence.data["release"] = {"l4t": str(release), "board": release.board, "date": release.date}
+    assert release.major >= 32, f"L4T R{release.major} is older than any JetPack this suite knows (R32+)"
+
+
+def test_jetpack_known_for_the_release(device, evidence):
+    release = _release(device)
+    jetpack = device.jetpack
+    evidence.data["jetpack"] = jetpack
+    assert jetpack is not None, (
+        f"L4T {release} is not in the JetPack table (jetson_hil.l4t.JETPACK_RELEASES): the release is unknown "
+        f"or unreleased, so the matching CUDA/PyTorch stack cannot be chosen. Fix: flash a released JetPack, "
+        f"or add the release to the table with its source"
+    )
+
+
+def test_l4t_core_package_matches_the_release_file(device):
+    release = _release(device)
+    core = device.l4t_core_version
+    assert core is not None, f"nvidia-l4t-core is not installed; fix: {REINSTALL}"
+    assert core.version == release.version, (
+        f"nvidia-l4t-core is {core} but /etc/nv_tegra_release says L4T {release}: a partial upgrade "
+        f"(packages and release file from different L4T releases). Fix: finish it with `sudo apt full-upgrade`, "
+        f"or {REINSTALL}"
+    )
+
+
+def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
+    release = _release(device)
+    stack = device.stack
+    if stack is None or stack.cuda is None:
+        pytest.skip(f"no published CUDA version for L4T {release} in the compute-stack table: nothing to compare")
+    cuda = device.cuda_version
+    evidence.data["cuda_toolkit"] = cuda
+    assert cuda is not None, (
+        f"no CUDA toolkit version on the device (/usr/local/cuda/version.json, version.txt, nvcc): JetPack "
+        f"{stack.jetpack} ships CUDA {stack.cuda}. Fix: `sudo apt install nvidia-jetpack` (or cuda-toolkit-"
+        f"{stack.cuda.replace('.', '-')[:4]})"
+    )
+    assert same_series(cuda, stack.cuda), (
+        f"/usr/local/cuda is CUDA {cuda} but JetPack {stack.jetpack} (L4T {release}) ships CUDA {stack.cuda} "
+        f"({stack.source}). Fix: point /usr/local/cuda at the JetPack toolkit (update-alternatives --config cuda) "
+        f"or {REINSTALL}"
+    )
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_jetpack_packages_present(device, group):
+    packages = device.package_group(group)
+    assert packages, (
+        f"no {group} package is installed (dpkg -l shows none of {', '.join(device_group_patterns(group))}); "
+        f"fix: {REINSTALL}"
+    )
+
+
+def device_group_patterns(group: str) -> tuple[str, ...]:
+    from jetson_hil.device import PACKAGE_GROUPS
+
+    return PACKAGE_GROUPS[group]
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_jetpack_package_versions_consistent(device, group):
+    release = _release(device)
+    stack = device.stack
+    expected = {
+        "nvidia-jetpack": device.jetpack,
+        "cuda": stack.cuda if stack else None,
+        "cudnn": stack.cudnn if stack else None,
+        "tensorrt": stack.tensorrt if stack else None,
+    }[group]
+    if expected is None:
+        pytest.skip(f"no published {group} version for L4T {release} in the knowledge tables: nothing to compare")
+    installed = series_of_group(group, device.package_group(group))
+    if not installed:
+        pytest.skip(f"no {group} package installed (test_jetpack_packages_present[{group}] reports it)")
+    parts = len(expected.split("."))
+    wrong = {name: version for name, version in installed.items() if not same_series(version, expected, parts)}
+    assert not wrong, (
+        f"{group} packages do not match JetPack {device.jetpack or '?'} (L4T {release}), which ships {group} "
+        f"{expected}: " + ", ".join(f"{n} {v}" for n, v in sorted(wrong.items()))
+        + f". Mixed JetPack releases break CUDA in containers. Fix: {REINSTALL}"
+    )
+
+
+def test_tegrastats_runs(telemetry, evidence):
+    from jetson_hil.telemetry import TelemetryTimeout
+
+    try:
+        samples = telemetry.wait_samples(2, timeout=10)
+    except TelemetryTimeout as exc:
+        pytest.fail(f"tegrastats does not run on the device: {exc}. Fix: install nvidia-l4t-tools, and allow "
+                    f"`sudo -n tegrastats` for the suite's user (a sudoers NOPASSWD rule) if it needs root",
+                    pytrace=False)
+    evidence.data["tegrastats_notes"] = list(telemetry.notes)
+    assert len(samples) >= 2
+
+
+def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
+    from jetson_hil.telemetry import TelemetryTimeout
+
+    try:
+        samples = telemetry.wait_samples(2, timeout=10)
+    except TelemetryTimeout as exc:
+        pytest.fail(f"no tegrastats samples: {exc} (see test_tegrastats_runs)", pytrace=False)
+    measure("tegrastats.unparsed_lines", telemetry.bad_count, "lines", high=0,
+            fix="the parser does not understand this tegrastats: " + "; ".join(list(telemetry.bad_lines)[:2]))
+    parsed = [s.sample for s in samples]
+    if all(p.gpu_load_percent is None and p.gpc_freqs_mhz for p in parsed):
+        pytest.skip("this module's tegrastats prints GPU clocks only (GR3D_FREQ @[...], as on Thor): no GPU load")
+    without = [p.raw[:160] for p in parsed if p.gpu_load_percent is None]
+    assert not without, (
+        f"{len(without)} of {len(parsed)} tegrastats lines carry no GR3D_FREQ load, e.g. {without[0]!r}. "
+        f"Fix: run tegrastats as root (sudo -n) or update L4T"
+    )
+
+
+def test_module_identified(device, telemetry, evidence):
+    model = device.model
+    module = device.module
+    how = f"device tree model {model!r}"
+    if module is None:
+        samples = telemetry.samples()
+        if samples:
+            s = samples[-1].sample
+            module = module_from_tegrastats(len(s.cpus), s.ram_total_mb, set(s.rails))
+            how = (f"tegrastats line ({len(s.cpus)} CPU cores, RAM {s.ram_total_mb} MB, rails "
+                   f"{', '.join(sorted(s.rails))})")
+    evidence.data["module"] = module.name if module else None
+    assert module is not None, (
+        f"the Jetson module could not be identified: no known model in /proc/device-tree/model ({model!r}) and "
+        f"the tegrastats line matches no known module. Fix: add the module to jetson_hil.l4t.MODULES"
+    )
+    evidence.data["module_source"] = how
+
+
+def test_docker_knows_the_nvidia_runtime(docker_client, evidence):
+    info = docker_client.info()
+    runtimes = sorted((info.get("Runtimes") or {}).keys())
+    evidence.data["docker_runtimes"] = {"runtimes": runtimes, "default": info.get("DefaultRuntime")}
+    assert "nvidia" in runtimes, (
+        f"the Docker engine knows no 'nvidia' runtime (runtimes: {', '.join(runtimes)}): containers get no GPU. "
+        f"Fix: `sudo apt install nvidia-container-toolkit && sudo nvidia-ctk runtime configure --runtime=docker "
+        f"&& sudo systemctl restart docker`"
+    )
+
+
+def test_nvidia_runtime_is_default_or_used_by_the_agent(docker_client, agent_container):
+    default = docker_client.info().get("DefaultRuntime")
+    used = agent_container.runtime
+    assert default == "nvidia" or used == "nvidia", (
+        f"the engine's default runtime is {default!r} and {agent_container.name} was created with runtime "
+        f"{used!r}: the agent runs without the GPU. Fix: set \"default-runtime\": \"nvidia\" in "
+        f"/etc/docker/daemon.json and restart docker, or `runtime: nvidia` for the service in the compose file"
+    )
+
+
+def test_gpu_diag_script_runs(gpu_diag, attach):
+    attach("gpu_diag.sh output", gpu_diag.stdout + gpu_diag.stderr)
+    assert gpu_diag.rc == 0, (
+        f"tools/jetson/gpu_diag.sh exited {gpu_diag.rc} on the device "
+        f"({'timed out' if gpu_diag.rc in (124, 137) else gpu_diag.tail()}). Fix: run it by hand: "
+        f"`bash tools/jetson/gpu_diag.sh`"
+    )
+    missing = [h for h in GPU_DIAG_HEADERS if f"--- {h}" not in gpu_diag.stdout]
+    assert not missing, f"gpu_diag.sh output lacks the parts {missing}: the script was cut short or is outdated"
+
+
+def test_gpu_diag_reports_this_device(gpu_diag, device):
+    release_line = (device.release_text or "").strip().splitlines()[:1]
+    assert release_line, "the device has no /etc/nv_tegra_release (see test_host_is_tegra_with_a_parsed_release)"
+    assert release_line[0] in gpu_diag.stdout, (
+        f"gpu_diag.sh does not show the device's release line {release_line[0]!r}: it ran somewhere else or "
+        f"could not read /etc/nv_tegra_release"
+    )
+    packages = gpu_diag.stdout.split("--- JetPack packages ---", 1)[-1].split("\n---", 1)[0]
+    assert "nvidia-l4t-core" in packages or "nvidia-jetpack" in packages, (
+        "gpu_diag.sh lists no JetPack package: dpkg is missing or empty on the device; fix: " + REINSTALL
+    )
