@@ -10,10 +10,12 @@ from __future__ import annotations
 import pytest
 
 from jetson_hil import l4t
-from jetson_hil.device import DeviceFactError, module_from_tegrastats, same_series, series_of_group
+from jetson_hil.device import PACKAGE_GROUPS, DeviceFactError, module_from_tegrastats, same_series, series_of_group
+from jetson_hil.telemetry import TelemetryTimeout
 
 pytestmark = [pytest.mark.jetson, pytest.mark.host, pytest.mark.task1]
 
+SAMPLE_WAIT_S = 10.0
 GROUPS = ("nvidia-jetpack", "cuda", "cudnn", "tensorrt")
 GPU_DIAG_HEADERS = ("host", "/etc/nv_tegra_release", "CUDA version", "JetPack packages", "tegrastats",
                     "docker runtimes")
@@ -67,7 +69,7 @@ def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
     assert cuda is not None, (
         f"no CUDA toolkit version on the device (/usr/local/cuda/version.json, version.txt, nvcc): JetPack "
         f"{stack.jetpack} ships CUDA {stack.cuda}. Fix: `sudo apt install nvidia-jetpack` (or cuda-toolkit-"
-        f"{stack.cuda.replace('.', '-')[:4]})"
+        f"{'-'.join(stack.cuda.split('.')[:2])})"
     )
     assert same_series(cuda, stack.cuda), (
         f"/usr/local/cuda is CUDA {cuda} but JetPack {stack.jetpack} (L4T {release}) ships CUDA {stack.cuda} "
@@ -80,15 +82,9 @@ def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
 def test_jetpack_packages_present(device, group):
     packages = device.package_group(group)
     assert packages, (
-        f"no {group} package is installed (dpkg -l shows none of {', '.join(device_group_patterns(group))}); "
+        f"no {group} package is installed (dpkg -l shows none of {', '.join(PACKAGE_GROUPS[group])}); "
         f"fix: {REINSTALL}"
     )
-
-
-def device_group_patterns(group: str) -> tuple[str, ...]:
-    from jetson_hil.device import PACKAGE_GROUPS
-
-    return PACKAGE_GROUPS[group]
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -116,23 +112,19 @@ def test_jetpack_package_versions_consistent(device, group):
 
 
 def test_tegrastats_runs(telemetry, evidence):
-    from jetson_hil.telemetry import TelemetryTimeout
-
     try:
-        samples = telemetry.wait_samples(2, timeout=10)
+        telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
     except TelemetryTimeout as exc:
         pytest.fail(f"tegrastats does not run on the device: {exc}. Fix: install nvidia-l4t-tools, and allow "
                     f"`sudo -n tegrastats` for the suite's user (a sudoers NOPASSWD rule) if it needs root",
                     pytrace=False)
-    evidence.data["tegrastats_notes"] = list(telemetry.notes)
-    assert len(samples) >= 2
+    evidence.data["tegrastats"] = {"command": telemetry.command, "sudo": telemetry.used_sudo,
+                                   "notes": list(telemetry.notes)}
 
 
 def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
-    from jetson_hil.telemetry import TelemetryTimeout
-
     try:
-        samples = telemetry.wait_samples(2, timeout=10)
+        samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
     except TelemetryTimeout as exc:
         pytest.fail(f"no tegrastats samples: {exc} (see test_tegrastats_runs)", pytrace=False)
     measure("tegrastats.unparsed_lines", telemetry.bad_count, "lines", high=0,
