@@ -219,6 +219,7 @@ class SimGpu:
         self._stop = threading.Event()
         self.client_path: str | None = None
         self.mode: Any = None
+        self.torch_patched = False
         if not self.cpu_only:
             self._probe()
 
@@ -401,17 +402,40 @@ def state() -> SimGpu | None:
     return _SIM
 
 
-def patch(torch: Any) -> SimGpu | None:
-    """Make ``torch`` the image's Jetson build. A no-op without the image file; idempotent."""
+def runtime() -> SimGpu | None:
+    """The simulated GPU for CUDA users other than torch (the TensorRT stand-in); None when the sim is off.
+
+    In a process whose torch is patched this is the same object torch uses; otherwise the device is probed
+    once here (printing the NvRm lines when ``/dev/nvmap`` is missing, as libcuda would at ``cuInit``).
+    """
     global _SIM
     if _SIM is not None:
         return _SIM
     path = image_env_path()
     if not os.path.isfile(path):
         return None
-    image = read_env_file(path)
-    sim = SimGpu(image)
+    sim = SimGpu(read_env_file(path))
+    if sim.stderr_lines:
+        sys.stderr.write(sim.stderr_lines)
+        sys.stderr.flush()
     _SIM = sim
+    atexit.register(sim.remove_client)
+    return sim
+
+
+def patch(torch: Any) -> SimGpu | None:
+    """Make ``torch`` the image's Jetson build. A no-op without the image file; idempotent."""
+    global _SIM
+    if _SIM is not None and _SIM.torch_patched:
+        return _SIM
+    path = image_env_path()
+    if not os.path.isfile(path):
+        return None
+    fresh = _SIM is None
+    sim = _SIM if _SIM is not None else SimGpu(read_env_file(path))
+    _SIM = sim
+    sim.torch_patched = True
+    image = sim.image
     if image.get("TORCH_VERSION"):
         with contextlib.suppress(Exception):
             version = torch.torch_version.TorchVersion(image["TORCH_VERSION"])
@@ -420,7 +444,7 @@ def patch(torch: Any) -> SimGpu | None:
     if sim.cpu_only:
         torch.version.cuda = None
         return sim
-    if sim.stderr_lines:
+    if sim.stderr_lines and fresh:
         sys.stderr.write(sim.stderr_lines)
         sys.stderr.flush()
     _install(torch, sim)
