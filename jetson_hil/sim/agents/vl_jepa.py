@@ -137,6 +137,7 @@ class TorchEmbedder:
                 why = "no CUDA device is visible in the container"
             say(f"VL_JEPA_DEVICE=cuda but torch.cuda.is_available() is False: {why}; falling back to CPU")
             return
+        caught = []
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -147,16 +148,19 @@ class TorchEmbedder:
                 self.dtype = torch.float16 if fp16 else torch.float32
                 name = torch.cuda.get_device_name(0)
                 self._forward(np.zeros((1, 3, self.input_size, self.input_size), np.float32))
-            for w in caught:
-                sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
             say(f"using CUDA device {name!r} ({'float16' if fp16 else 'float32'})")
         except Exception as exc:
+            for w in caught:
+                sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
             traceback.print_exc(file=sys.stderr)
             say(f"CUDA warm-up failed: {_first_line(exc)}; falling back to CPU")
             from encoders import build_encoder
 
             self.cpu_model = self.model = build_encoder(self.model_name, self.input_size)
             self.device, self.dtype = "cpu", torch.float32
+            return
+        for w in caught:
+            sys.stderr.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
@@ -212,10 +216,12 @@ class EngineEmbedder:
         self.input_size = settings.input_size
         self.dim = int(out.shape[-1])
         self.model_name = meta.get("model") or os.path.splitext(os.path.basename(path))[0]
-        self.dtype_name = "float16" if meta.get("precision", "fp32") == "fp16" else "float32"
+        precision = meta.get("precision") or ("fp16" if "fp16" in os.path.basename(path) else "fp32")
+        self.dtype_name = "float16" if precision == "fp16" else "float32"
         from encoders import spec_for
 
-        self.spec = spec_for(meta.get("encoder", "dinov2-s14"))
+        guess = {384: "dinov2-s14", 768: "siglip2-b16"}.get(self.dim, "tiny")
+        self.spec = spec_for(meta.get("encoder") or guess)
 
     @staticmethod
     def _gpu() -> Any:
@@ -383,7 +389,7 @@ def collect_centroids(path: str, samples: int, settings: Settings) -> dict[str, 
 
 
 def export_engine(path: str, encoder: str, input_size: int, precision: str | None) -> int:
-    import onnx
+    """Export, then record encoder/precision in the model's metadata (skipped when ``onnx`` is missing)."""
     from encoders import export_onnx, spec_for
 
     try:
@@ -393,6 +399,10 @@ def export_engine(path: str, encoder: str, input_size: int, precision: str | Non
         raise SystemExit(2) from None
     dim = export_onnx(encoder, path, input_size)
     precision = precision or ("fp16" if "fp16" in os.path.basename(path) else "fp32")
+    try:
+        import onnx
+    except ImportError:
+        return dim
     model = onnx.load(path)
     for key, value in {
         "encoder": encoder,
