@@ -132,7 +132,7 @@ class TorchEmbedder:
             if torch.version.cuda is None:
                 why = f"torch {torch.__version__} is a CPU-only build (torch.version.cuda is None)"
             elif caught:
-                why = str(caught[-1].message).strip().splitlines()[0]
+                why = str(caught[-1].message).strip().splitlines()[0].split(" (Triggered internally at ")[0]
             else:
                 why = "no CUDA device is visible in the container"
             say(f"VL_JEPA_DEVICE=cuda but torch.cuda.is_available() is False: {why}; falling back to CPU")
