@@ -7,6 +7,7 @@ tags is what the simulated GPU reads from the image (its L4T release, torch's CU
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -71,17 +72,30 @@ def _context(name: str) -> Path:
     return ctx
 
 
-def _exists(client, tag: str) -> bool:
+def _exists(client, tag: str, digest: str = "") -> bool:
+    """The image is there and, when a digest is given, built from the same sources."""
     try:
-        client.images.get(tag)
-        return True
+        image = client.images.get(tag)
     except docker.errors.ImageNotFound:
         return False
+    return not digest or (image.labels or {}).get("org.jetson-hil.sources") == digest
+
+
+def _sources_digest(*parts: str) -> str:
+    """What an image is built from: the shim, pip3 and Dockerfile sources plus the given values."""
+    h = hashlib.sha256()
+    for path in sorted((PACKAGE_DIR / "gpu").glob("*.py")) + [PACKAGE_DIR / "image" / "pip3",
+                                                             PACKAGE_DIR / "image" / "base.Dockerfile"]:
+        h.update(path.read_bytes())
+    for part in parts:
+        h.update(part.encode())
+    return h.hexdigest()[:16]
 
 
 def build_base(tag: str, venv: str, force: bool = False) -> None:
     client = engine.client(timeout=300)
-    if _exists(client, tag) and not force:
+    digest = _sources_digest(tag, venv)
+    if _exists(client, tag, digest) and not force:
         return
     ctx = _context("base")
     root = ctx / "rootfs"
@@ -99,7 +113,7 @@ def build_base(tag: str, venv: str, force: bool = False) -> None:
     shutil.copytree(PACKAGE_DIR / "gpu", shim, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy2(PACKAGE_DIR / "image" / "base.Dockerfile", ctx / "Dockerfile")
     client.images.build(path=str(ctx), tag=tag, buildargs={"VENV": venv}, rm=True, forcerm=True,
-                        labels={"org.jetson-hil.l4t": facts["IMAGE_L4T"]})
+                        labels={"org.jetson-hil.l4t": facts["IMAGE_L4T"], "org.jetson-hil.sources": digest})
 
 
 def build_device_host(force: bool = False) -> None:
@@ -119,7 +133,7 @@ def ensure(tags: list[str], venv: str, log=print) -> None:
     """Build the device-host image and these base tags when missing: the stand-in for `docker pull`."""
     build_device_host()
     for tag in tags:
-        if not _exists(engine.client(), tag):
+        if not _exists(engine.client(), tag, _sources_digest(tag, venv)):
             log(f"building image {tag}")
             build_base(tag, venv)
 

@@ -7,6 +7,7 @@ here and installed with the real dpkg into the device's own database.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -106,11 +107,14 @@ def _packages(cfg, root: Path) -> None:
     for d in ("info", "updates", "triggers"):
         (dpkg / d).mkdir(parents=True, exist_ok=True)
     (dpkg / "status").touch()
-    if "Package: nvidia-l4t-core" in (dpkg / "status").read_text():
-        return
     release = release_of(cfg)
     tegrastats = (PACKAGE_DIR / "device" / "tegrastats").read_text().replace(
         "#!/usr/bin/env python3", f"#!{Path(sys.base_prefix) / 'bin' / 'python3'}", 1)
+    stamp = cfg.root / "debs" / ".sources"
+    digest = hashlib.sha256((tegrastats + repr(release.packages())).encode()).hexdigest()[:16]
+    if "Package: nvidia-l4t-core" in (dpkg / "status").read_text() and stamp.exists() \
+            and stamp.read_text() == digest:
+        return
     cuda_files = release.cuda_version_files()
     cuda_dir = next(iter(cuda_files)).rsplit("/", 1)[0]
     contents = {
@@ -128,6 +132,7 @@ def _packages(cfg, root: Path) -> None:
             files = {**cuda_files, "usr/local/cuda": (cuda_dir.removeprefix("usr/local/"),)}
         debs.append(_deb(store, name, version, description, files))
     install(root, *debs)
+    stamp.write_text(digest)
 
 
 def install(root: Path, *debs: Path) -> None:

@@ -302,7 +302,9 @@ class SimGpu:
 
     def _start_client(self) -> None:
         clients = os.path.join(self.gpu_dir, "clients")
-        self.client_path = os.path.join(clients, f"{socket.gethostname()}-{os.getpid()}.json")
+        # Containers on host networking share a hostname and may share pids: a random part keeps clients apart.
+        token = os.urandom(4).hex()
+        self.client_path = os.path.join(clients, f"{socket.gethostname()}-{os.getpid()}-{token}.json")
         self._stop.clear()
         self.write_client()
         writer = threading.Thread(target=self._write_loop, name="jetson-sim-gpu-client", daemon=True)
