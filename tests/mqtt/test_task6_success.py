@@ -1,0 +1,128 @@
+"""Runbook Task 6: success validation: understanding carries embeddings, locations are stable, actuation
+works, and the GPU is busy, all over the session's evidence window (not one `mosquitto_sub -C 1` each)."""
+
+from __future__ import annotations
+
+import pytest
+
+from jetson_hil.evidence import gpu_loads
+from jetson_hil.payloads import MISSING, changes_per_minute, get_path
+
+pytestmark = [pytest.mark.jetson, pytest.mark.mqtt, pytest.mark.task6]
+
+# "keeps coming": no silence longer than this fraction of the window (at least three updates per window).
+MAX_SILENCE_FRACTION = 1 / 3
+# Share of understanding messages that must carry a usable embeddings block: scene publishes on a timer, so
+# the messages sent before the first embedding after a (re)start have none; those few are tolerated.
+MIN_USABLE_FRACTION = 0.9
+
+
+@pytest.fixture(scope="module")
+def understanding(mqtt_window, profile):
+    """(message, object) of the window's understanding messages that are JSON objects, and the raw count."""
+    messages = mqtt_window.on(profile.topics.understanding)
+    return [(m, obj) for m in messages for obj in [m.decode()[0]] if obj is not None], len(messages)
+
+
+@pytest.fixture(scope="module")
+def actuation(mqtt_window, profile):
+    messages = mqtt_window.on(profile.topics.actuation)
+    return [(m, obj) for m in messages for obj in [m.decode()[0]] if obj is not None], len(messages)
+
+
+def test_understanding_arrives(understanding, mqtt_window, profile, measure):
+    _, count = understanding
+    measure("understanding.count", count, "messages", low=1,
+            doc=f"messages on {profile.topics.understanding} in the evidence window",
+            fix=f"nothing on {profile.topics.understanding} in {mqtt_window.seconds:g} s: the scene agent is down "
+                f"or gets no embeddings; `docker compose ps` and `docker logs scene`")
+
+
+def test_understanding_carries_an_embeddings_block(understanding, mqtt_window, profile, measure):
+    """Understanding messages summarise usable embeddings: a block with the expected dim, judged by the guard
+    (its `guard_state` is not 'error', as when EMBEDDING_GUARD_DIM disagrees with the embeddings)."""
+    decoded, count = understanding
+    if not count:
+        pytest.skip("no understanding messages (test_understanding_arrives reports it)")
+    path = profile.fields.understanding_embeddings
+    bad = []
+    for m, obj in decoded:
+        block = get_path(obj, path)
+        if not isinstance(block, dict) or not block:
+            bad.append(f"message {m.seq}: {path} is {'missing' if block is MISSING else repr(block)[:60]}")
+            continue
+        dim = block.get("dim")
+        if dim != profile.expect.dim:
+            what = "null (no embedding has reached scene)" if dim is None else repr(dim)
+            bad.append(f"message {m.seq}: {path}.dim is {what}, expected {profile.expect.dim}")
+        elif block.get("guard_state") == "error":
+            bad.append(f"message {m.seq}: {path}.guard_state is 'error' (the guard cannot judge the embeddings)")
+    usable = len(decoded) - len(bad)
+    guard_errors = [obj.get("error") for m in mqtt_window.on(profile.topics.guard)
+                    for obj in [m.decode()[0]] if isinstance(obj, dict) and obj.get("error")]
+    why = f" The guard says: {guard_errors[-1]!r}." if guard_errors else ""
+    measure("understanding.usable_embeddings_fraction", usable / count, "", low=MIN_USABLE_FRACTION,
+            doc=f"share of understanding messages whose {path} block has the expected dim and a working guard",
+            fix=f"{len(bad)} of {count} lack a usable embeddings block: " + "; ".join(bad[:3]) + f".{why} Fix: "
+                f"EMBEDDING_GUARD_DIM in {profile.compose.env_file} must equal the embeddings' dim "
+                f"({profile.expect.dim}) and the guard's centroids must be collected at it; scene must receive "
+                f"{profile.topics.embeddings}")
+
+
+def test_location_updates_keep_coming(understanding, mqtt_window, profile, measure):
+    decoded, count = understanding
+    path = profile.fields.location
+    times = [m.received_mono for m, obj in decoded if get_path(obj, path, None) is not None]
+    edges = [mqtt_window.start, *times, mqtt_window.end]
+    silence = max(b - a for a, b in zip(edges, edges[1:], strict=False))
+    measure("understanding.longest_silence_s", silence, "s", high=mqtt_window.seconds * MAX_SILENCE_FRACTION,
+            doc=f"longest time in the window without an understanding message carrying {path}",
+            fix=f"{len(times)} of {count} understanding messages carry {path}: scene stalls or stops locating")
+
+
+def test_locations_do_not_flap(understanding, mqtt_window, profile, measure):
+    decoded, count = understanding
+    pairs = [(m.received_mono, get_path(obj, profile.fields.location, None)) for m, obj in decoded]
+    pairs = [(t, v) for t, v in pairs if v is not None]
+    if len(pairs) < 2:
+        pytest.skip("fewer than two location updates (test_location_updates_keep_coming reports it)")
+    rate = changes_per_minute([v for _, v in pairs], [t for t, _ in pairs], window_s=mqtt_window.seconds)
+    measure("understanding.location_changes_per_min", rate, "/min",
+            high=profile.limits.max_location_changes_per_min,
+            doc=f"how often {profile.fields.location} changed, per minute of the window",
+            fix="the current location flaps: the location centroids are too close, or embeddings are noisy "
+                "(re-collect centroids, check the embeddings' dim matches EMBEDDING_GUARD_DIM)")
+
+
+def test_actuation_results_arrive(actuation, mqtt_window, profile, measure):
+    _, count = actuation
+    measure("actuation.count", count, "messages", low=1,
+            doc=f"messages on {profile.topics.actuation} in the evidence window",
+            fix=f"nothing on {profile.topics.actuation} in {mqtt_window.seconds:g} s: the policy agent is down or "
+                f"gets no understanding; `docker logs policy`")
+
+
+def test_actuation_reports_success(actuation, profile, measure):
+    decoded, count = actuation
+    if not count:
+        pytest.skip("no actuation results (test_actuation_results_arrive reports it)")
+    oks = [get_path(obj, profile.fields.act_ok, None) for _, obj in decoded]
+    errors = [str(get_path(obj, "error", "")) for _, obj in decoded if get_path(obj, profile.fields.act_ok, None)
+              is not True]
+    fraction = sum(1 for ok in oks if ok is True) / count
+    measure("actuation.success_fraction", fraction, "", low=profile.limits.min_actuation_success,
+            doc=f"fraction of {profile.topics.actuation} messages with {profile.fields.act_ok} true",
+            fix="actuation fails" + (f": {errors[0]}" if errors and errors[0] else "")
+                + "; look at `docker logs policy` and the actuator it drives")
+
+
+def test_gpu_active(telemetry_between, mqtt_window, profile, measure):
+    if profile.expect.device == "cpu":
+        pytest.skip("the profile expects the CPU path ([expect] device = \"cpu\"): no GPU load expected")
+    samples = telemetry_between(mqtt_window.start, mqtt_window.end)
+    loads = gpu_loads(samples)
+    mean = sum(loads) / len(loads) if loads else None
+    measure("gpu.gr3d_percent_window", mean, "%", low=profile.limits.gr3d_min_percent,
+            doc=f"mean GR3D_FREQ over the {len(loads)} tegrastats samples of the evidence window",
+            fix="the GPU is idle during the window: the embeddings are not computed on the GPU (Tasks 2-3), or "
+                "tegrastats is not recording (Task 1)")
