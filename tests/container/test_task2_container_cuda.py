@@ -125,7 +125,8 @@ def test_gpu_computes_correctly(container_probe, torch_probe, diagnose, check, w
         cause = f"the GPU raised {errors[0]}. Fix: {CAUSES}"
     else:
         off_by = f" (max abs error {err:.3g} vs the CPU)" if err is not None else ""
-        cause = f"the GPU computed wrong numbers{off_by}: a CUDA/cuBLAS/cuDNN build that does not fit this GPU. Fix: {ALIGN}"
+        cause = (f"the GPU computed wrong numbers{off_by}: a CUDA/cuBLAS/cuDNN build that does not fit this GPU. "
+                 f"Fix: {ALIGN}")
     assert ok is True, diagnose(
         f"{check} is {torch_probe.fields.get(check, 'not reported')} in {container_probe.container}: expected "
         f"{what}; {cause}", container_probe.stderr)
