@@ -26,6 +26,8 @@ def _sim_parser(sub) -> None:
     up.add_argument("--l4t", default="", help="L4T release, e.g. 36.4.0 (default: the module's)")
     up.add_argument("--encoder", default="dinov2-s14", choices=sorted(project.ENCODER_DIMS),
                     help="vl_jepa's encoder")
+    up.add_argument("--backend", default="pytorch", choices=project.BACKENDS,
+                    help="vl_jepa's backend: pytorch (Plan A) or tensorrt (Plan B, the DINOv2-S/14 engine)")
     up.add_argument("--rate", type=float, default=5.0, help="embeddings per second (default 5)")
     up.add_argument("--fault", action="append", default=[], choices=sorted(faults.FAULTS), metavar="NAME",
                     help="start with this fault (repeatable); see docs/faults.md")
@@ -50,7 +52,7 @@ def _run_sim(args) -> int:
     try:
         if args.verb == "up":
             cfg = simulator.SimConfig(name=args.name, module=args.module, l4t=args.l4t, encoder=args.encoder,
-                                      rate=args.rate, faults=list(dict.fromkeys(args.fault)))
+                                      backend=args.backend, rate=args.rate, faults=list(dict.fromkeys(args.fault)))
             cfg = simulator.up(cfg, log=_progress)
             print(cfg.root / "device.toml")
         elif args.verb == "down":

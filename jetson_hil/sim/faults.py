@@ -116,6 +116,11 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "restart: unless-stopped restarts it forever", _set_env("VL_JEPA_INPUT_SIZE", "224px")),
     Fault("cublas_alloc_failed", "gpu", "CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle): "
           "the GPU's shared memory is exhausted"),
+    Fault("engine_input_mismatch", "config", "VL_JEPA_INPUT_SIZE=256 with an engine built for 224: the "
+          "TensorRT engine rejects the frames", _set_env("VL_JEPA_INPUT_SIZE", "256")),
+    Fault("missing_engine", "device", "the TensorRT engine file is not on the device (not copied to the SSD)"),
+    Fault("stale_centroids", "device", "the guard's centroids are the old 768-d SigLIP ones, not re-collected "
+          "after the switch to the 384-d engine"),
     Fault("broker_down", "device", "the device's mosquitto is stopped: nothing reaches vision/embeddings"),
     Fault("jetpack_package_missing", "device", "nvidia-jetpack is not installed (a partial JetPack install "
           "or apt autoremove): dpkg lists no nvidia-jetpack"),
@@ -196,10 +201,42 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
         compose(cfg, f"up -d --force-recreate {names}")
 
 
+def _swap_aside(path: Path, aside: Path, active: bool, replacement: Callable[[], str] | None = None) -> bool:
+    """Move a device file aside (optionally writing a stand-in) or put it back; True when anything changed."""
+    if active and not aside.exists() and path.exists():
+        path.rename(aside)
+        if replacement:
+            path.write_text(replacement())
+        return True
+    if not active and aside.exists():
+        aside.replace(path)
+        return True
+    return False
+
+
+def _stale_centroids() -> str:
+    import random
+
+    rng = random.Random(768)
+    classes = {c: {"centroid": [round(rng.gauss(0, 1), 6) for _ in range(768)], "samples": 40}
+               for c in ("game", "non_game")}
+    return json.dumps({"dim": 768, "model": "siglip2-b16", "classes": classes, "created": "2026-02-01T09:00:00Z"})
+
+
 def _device_faults(cfg, active: set[str], log) -> None:
     """Faults in the device host itself, applied with the device's own tools."""
     from . import rootfs
+    from .project import ENGINE_PATH
     from .simulator import compose, device_exec
+
+    project = cfg.root / "project"
+    engine = project / "models" / ENGINE_PATH.removeprefix("/mnt/ssd/models/")
+    if _swap_aside(engine, engine.with_name(engine.name + ".removed"), "missing_engine" in active):
+        compose(cfg, "restart -t 2 vl_jepa")
+    centroids = project / "data" / "centroids.json"
+    if _swap_aside(centroids, centroids.with_name("centroids.json.current"), "stale_centroids" in active,
+                   _stale_centroids):
+        compose(cfg, "restart -t 2 embedding_guard")
 
     running = set(compose(cfg, "ps --services --filter status=running").split())
     if "broker_down" in active and "mosquitto" in running:

@@ -18,6 +18,8 @@ SERVICES = ("vl_jepa", "embedding_guard", "scene", "policy")
 ENGINE_PATH = "/mnt/ssd/models/vl_jepa/dinov2_small_224_f1_fp16.engine"
 DESIGN_DOC = "docs/plans/2026-02-01-embeddings-first-vision-design.md"
 ENCODER_DIMS = {"dinov2-s14": 384, "siglip2-b16": 768, "tiny": 64}
+ENGINE_DIM = 384
+BACKENDS = ("pytorch", "tensorrt")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,12 @@ class Layout:
     rate: float
     venv: str
     container_prefix: str = ""
+    backend: str = "pytorch"
+
+    @property
+    def dim(self) -> int:
+        """Plan B's engine is DINOv2-S/14 whatever the PyTorch encoder is."""
+        return ENGINE_DIM if self.backend == "tensorrt" else ENCODER_DIMS[self.encoder]
 
     @property
     def project(self) -> Path:
@@ -43,11 +51,11 @@ class Layout:
 
 
 def env_file(layout: Layout) -> str:
-    dim = ENCODER_DIMS[layout.encoder]
+    dim = layout.dim
     return f"""# vl_jepa and embedding_guard settings (runbook: Jetson GPU Embeddings Reliability Plan)
 VL_JEPA_DEVICE=cuda
 VL_JEPA_FP16=1
-VL_JEPA_BACKEND=pytorch
+VL_JEPA_BACKEND={layout.backend}
 VL_JEPA_ENGINE_PATH={ENGINE_PATH}
 VL_JEPA_INPUT_SIZE=224
 VL_JEPA_ENCODER={layout.encoder}

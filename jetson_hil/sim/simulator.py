@@ -38,6 +38,7 @@ class SimConfig:
     module: str = "orin-nano"
     l4t: str = ""
     encoder: str = "dinov2-s14"
+    backend: str = "pytorch"
     rate: float = 5.0
     faults: list[str] = field(default_factory=list)
     mqtt_port: int = 0
@@ -70,7 +71,7 @@ class SimConfig:
         prefix = "" if self.name == "sim1" else f"{self.name}_"
         image = rootfs.release_of(self).pytorch_image()
         return project.Layout(self.name, self.root, image, self.mqtt_port, self.encoder, self.rate,
-                              images.venv_dir(), prefix)
+                              images.venv_dir(), prefix, self.backend)
 
 
 def _free_port(avoid: set[int]) -> int:
@@ -105,6 +106,8 @@ def validate(cfg: SimConfig) -> None:
         raise SimError(f"--l4t {cfg.release!r}: {exc}") from None
     if l4t.stack_for(release) is None:
         raise SimError(f"--l4t {cfg.release}: no known JetPack compute stack for this release")
+    if cfg.backend not in project.BACKENDS:
+        raise SimError(f"--backend {cfg.backend!r}: choose one of {', '.join(project.BACKENDS)}")
     if not 0 < cfg.rate <= 100:
         raise SimError(f"--rate {cfg.rate}: must be between 0 and 100 Hz")
     unknown = [f for f in cfg.faults if f not in FAULTS]
@@ -169,21 +172,20 @@ def _start_device_host(cfg: SimConfig) -> None:
 def _prepare_models(cfg: SimConfig, log) -> None:
     """Centroids and the Plan B engine are the device's data: made once, by the agent image itself."""
     p = cfg.root / "project"
-    dim = project.ENCODER_DIMS[cfg.encoder]
-    centroids = p / "data" / "centroids.json"
-    try:
-        have = json.loads(centroids.read_text()).get("dim")
-    except (OSError, ValueError):
-        have = None
-    if have != dim:
-        log("collecting guard and location centroids (40 samples each)")
-        compose(cfg, "run --rm --no-deps vl_jepa python3 /app/agents/vl_jepa.py "
-                     "--collect-centroids /data/centroids.json --samples 40")
     engine_file = p / "models" / project.ENGINE_PATH.removeprefix("/mnt/ssd/models/")
     if not engine_file.exists():
         log("exporting the Plan B engine (DINOv2-S/14, 224) as ONNX")
         compose(cfg, f"run --rm --no-deps vl_jepa python3 /app/agents/vl_jepa.py --export-engine "
                      f"{project.ENGINE_PATH} --encoder dinov2-s14 --input-size 224")
+    centroids = p / "data" / "centroids.json"
+    try:
+        have = json.loads(centroids.read_text()).get("dim")
+    except (OSError, ValueError):
+        have = None
+    if have != cfg.layout().dim:
+        log("collecting guard and location centroids (40 samples each)")
+        compose(cfg, "run --rm --no-deps vl_jepa python3 /app/agents/vl_jepa.py "
+                     "--collect-centroids /data/centroids.json --samples 40")
 
 
 def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
@@ -216,7 +218,7 @@ def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
 
 def write_profiles(cfg: SimConfig) -> tuple[Path, Path]:
     layout = cfg.layout()
-    dim = project.ENCODER_DIMS[cfg.encoder]
+    dim = layout.dim
     common = f"""
 [compose]
 project_dir = "{cfg.root / 'project'}"
@@ -231,7 +233,7 @@ url = "mqtt://127.0.0.1:{cfg.mqtt_port}"
 
 [expect]
 dim = {dim}
-backend = "pytorch"
+backend = "{cfg.backend}"
 fp16 = true
 device = "cuda"
 
@@ -266,9 +268,11 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     old = SimConfig.load(cfg.name)
     if old:
         cfg.mqtt_port, cfg.ssh_port = old.mqtt_port, old.ssh_port
-        if (old.module, old.release, old.encoder) != (cfg.module, cfg.release, cfg.encoder):
+        if (old.module, old.release, old.encoder, old.backend) != (cfg.module, cfg.release, cfg.encoder,
+                                                                    cfg.backend):
             raise SimError(f"simulated device {cfg.name!r} exists as {old.module} L4T {old.release} "
-                           f"({old.encoder}); run `jetson-hil sim down --name {cfg.name} --purge` first")
+                           f"({old.encoder}, {old.backend}); run `jetson-hil sim down --name {cfg.name} --purge` "
+                           "first")
     used = _ports_in_use()
     cfg.mqtt_port = cfg.mqtt_port or _free_port(used)
     cfg.ssh_port = cfg.ssh_port or _free_port(used | {cfg.mqtt_port})

@@ -2,7 +2,10 @@
 
 Python imports ``sitecustomize`` at start-up from the first ``sys.path`` entry that has one; the image puts
 this directory on ``PYTHONPATH``. If ``/etc/jetson-sim/image.env`` (or ``$JETSON_SIM_IMAGE_ENV``) is absent
-this file does nothing else: no hook, no import of torch, no change of behaviour. Otherwise a one-shot
+this file does nothing else: no hook, no import of torch, no change of behaviour. It also steps aside on a
+host with a real NVIDIA GPU (``/dev/nvidiactl`` or ``/proc/driver/nvidia/version`` present, or
+``JETSON_SIM_REAL_GPU=1``; ``JETSON_SIM_REAL_GPU=0`` keeps the simulation): the agents then compute on the real
+CUDA of the torch they have, and nothing is simulated. Otherwise a one-shot
 meta-path hook runs :func:`jetson_sim_cuda.preflight` just before ``torch`` executes (a missing cuDNN fails
 the import, as on a real device) and :func:`jetson_sim_cuda.patch` just after.
 
@@ -52,9 +55,22 @@ class _TorchImportHook:
         return spec
 
 
+REAL_GPU_PATHS = "/dev/nvidiactl:/proc/driver/nvidia/version"
+
+
+def _real_gpu() -> bool:
+    """A real NVIDIA GPU is here: ``JETSON_SIM_REAL_GPU`` (1/0) decides, else the driver's nodes
+    (``$JETSON_SIM_NVIDIA_PATHS``, colon-separated, default ``/dev/nvidiactl:/proc/driver/nvidia/version``)."""
+    forced = os.environ.get("JETSON_SIM_REAL_GPU", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
+    paths = os.environ.get("JETSON_SIM_NVIDIA_PATHS") or REAL_GPU_PATHS
+    return any(os.path.exists(p) for p in paths.split(":") if p)
+
+
 def _install() -> None:
     image_env = os.environ.get("JETSON_SIM_IMAGE_ENV") or "/etc/jetson-sim/image.env"
-    if not os.path.isfile(image_env) or "torch" in sys.modules:
+    if not os.path.isfile(image_env) or "torch" in sys.modules or _real_gpu():
         return
     if _HERE not in sys.path:
         sys.path.append(_HERE)
