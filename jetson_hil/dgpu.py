@@ -1,0 +1,307 @@
+"""Discrete-GPU hosts: what ``nvidia-smi`` says, whether the host is a dGPU or a Tegra, driver vs container CUDA.
+
+A dGPU Linux host (an x86 server, a workstation) has no ``/etc/nv_tegra_release``, no L4T and no tegrastats; its
+facts are the NVIDIA driver's version and the highest CUDA version that driver supports (``nvidia-smi``'s
+header), and its telemetry comes from NVML (``tools/jetson/gpu_sampler.py`` prints it as tegrastats lines).
+Pure functions over captured outputs:
+
+>>> h = parse_smi_header("| NVIDIA-SMI 580.159.03   Driver Version: 580.159.03   CUDA Version: 13.0 |")
+>>> h.driver_version, h.cuda_version
+('580.159.03', '13.0')
+>>> bool(driver_supports("13.0", "12.8")), bool(driver_supports("12.2", "12.4"))
+(True, False)
+>>> detect_platform(tegra_release=False, smi_names=["NVIDIA H200"]).kind
+'dgpu'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from jetson_hil.errors import ParseError
+from jetson_hil.l4t import Compatibility
+
+__all__ = [
+    "QUERY_COMMAND",
+    "QUERY_FIELDS",
+    "GpuInfo",
+    "GpuProcess",
+    "Platform",
+    "ProcessSample",
+    "ProcessSamples",
+    "SmiHeader",
+    "detect_platform",
+    "driver_supports",
+    "parse_process_samples",
+    "parse_processes",
+    "parse_query_csv",
+    "parse_smi_header",
+]
+
+QUERY_FIELDS = ("index", "name", "driver_version", "memory.total", "compute_cap", "pci.bus_id")
+QUERY_COMMAND = f"nvidia-smi --query-gpu={','.join(QUERY_FIELDS)} --format=csv"
+"""What the host checks run; ``parse_query_csv`` reads its output (header line included)."""
+
+_NA = {"", "[N/A]", "N/A", "[Not Supported]", "Not Supported", "[Unknown Error]"}
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    m = re.fullmatch(r"\s*(\d{1,4})(?:\.(\d{1,4}))?(?:\.(\d{1,6}))?\s*", text or "")
+    if m is None:
+        raise ParseError("not a version", text or "")
+    return tuple(int(g) for g in m.groups() if g is not None)
+
+
+# --------------------------------------------------------------------------------------------- query csv
+@dataclass(frozen=True)
+class GpuInfo:
+    """One row of ``nvidia-smi --query-gpu=... --format=csv``: the raw fields plus typed accessors."""
+
+    fields: dict[str, str]
+    units: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str) -> str | None:
+        value = self.fields.get(name)
+        return None if value is None or value in _NA else value
+
+    @property
+    def index(self) -> int | None:
+        value = self.get("index")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def name(self) -> str | None:
+        return self.get("name")
+
+    @property
+    def driver_version(self) -> str | None:
+        return self.get("driver_version")
+
+    @property
+    def memory_total_mib(self) -> int | None:
+        value = self.get("memory.total")
+        if value is None:
+            return None
+        m = re.fullmatch(r"(\d+)(?:\s*MiB)?", value)
+        return int(m[1]) if m else None
+
+    @property
+    def compute_capability(self) -> tuple[int, int] | None:
+        value = self.get("compute_cap")
+        m = re.fullmatch(r"(\d+)\.(\d+)", value or "")
+        return (int(m[1]), int(m[2])) if m else None
+
+    @property
+    def is_tegra(self) -> bool:
+        """An integrated Jetson GPU as nvidia-smi names it on R36+ ('Orin (nvgpu)'; facts section 1)."""
+        return "nvgpu" in (self.name or "").lower()
+
+
+def _split_csv(line: str) -> list[str]:
+    return [part.strip() for part in line.split(",")]
+
+
+def parse_query_csv(text: str, fields: tuple[str, ...] | list[str] | None = None) -> list[GpuInfo]:
+    """Rows of ``nvidia-smi --query-gpu=... --format=csv``; with ``noheader`` pass the queried ``fields``.
+
+    Header names lose their unit (``memory.total [MiB]`` -> ``memory.total``, unit kept in ``units``).
+    Raises ParseError when a row's field count differs from the header's or no header can be found.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    units: dict[str, str] = {}
+    if fields is None:
+        if not lines:
+            raise ParseError("no nvidia-smi csv header", text)
+        names = []
+        for raw in _split_csv(lines[0]):
+            m = re.fullmatch(r"([A-Za-z0-9_.]+)(?:\s*\[(.+)\])?", raw)
+            if m is None:
+                raise ParseError("not an nvidia-smi csv header", lines[0])
+            names.append(m[1])
+            if m[2]:
+                units[m[1]] = m[2]
+        lines = lines[1:]
+    else:
+        names = list(fields)
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        values = _split_csv(line)
+        if len(values) != len(names):
+            raise ParseError(f"{len(values)} fields where the header has {len(names)}", line, line_number=number)
+        rows.append(GpuInfo(dict(zip(names, values, strict=True)), units))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- header
+@dataclass(frozen=True)
+class SmiHeader:
+    """The versions in ``nvidia-smi``'s banner; ``cuda_version`` is the highest CUDA the driver supports."""
+
+    smi_version: str | None
+    driver_version: str | None
+    cuda_version: str | None
+
+
+_SMI = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
+_DRIVER = re.compile(r"Driver Version:\s*([0-9][0-9.]*)")
+_CUDA = re.compile(r"CUDA Version:\s*([0-9][0-9.]*|N/A)")
+
+
+def parse_smi_header(text: str) -> SmiHeader:
+    """Driver and CUDA versions from plain ``nvidia-smi`` output; ParseError when there is no banner."""
+    smi, driver, cuda = _SMI.search(text), _DRIVER.search(text), _CUDA.search(text)
+    if driver is None and smi is None:
+        raise ParseError("no nvidia-smi banner (NVIDIA-SMI / Driver Version)", text.strip()[:200])
+    cuda_version = cuda[1] if cuda and cuda[1] != "N/A" else None
+    return SmiHeader(smi[1] if smi else None, driver[1] if driver else None, cuda_version)
+
+
+# ------------------------------------------------------------------------------------------- detection
+@dataclass(frozen=True)
+class Platform:
+    """What kind of NVIDIA host this is: ``tegra`` (Jetson), ``dgpu`` or ``none``, and why."""
+
+    kind: str
+    reason: str
+
+    @property
+    def is_dgpu(self) -> bool:
+        return self.kind == "dgpu"
+
+    @property
+    def is_tegra(self) -> bool:
+        return self.kind == "tegra"
+
+
+def detect_platform(tegra_release: bool, smi_names: list[str] | None, smi_error: str | None = None) -> Platform:
+    """The detection rule.
+
+    - ``/etc/nv_tegra_release`` present -> Tegra (every Jetson has it; Thor and R39 Orin answer nvidia-smi too);
+    - else nvidia-smi named GPUs: a name with ``nvgpu`` ('Orin (nvgpu)') is still a Tegra iGPU (facts, section 1:
+      jetson-containers detects Tegra that way); any other name -> dGPU;
+    - else nothing NVIDIA answered -> ``none``, with nvidia-smi's error in the reason.
+
+    ``smi_names`` is None when nvidia-smi could not be run or failed; ``[]`` when it listed no GPU.
+    """
+    if tegra_release:
+        return Platform("tegra", "/etc/nv_tegra_release exists: a Jetson (L4T) host")
+    if smi_names:
+        tegra = [n for n in smi_names if "nvgpu" in n.lower()]
+        if tegra:
+            return Platform("tegra", f"no /etc/nv_tegra_release but nvidia-smi names {tegra[0]!r}, a Tegra iGPU")
+        listed = ", ".join(repr(n) for n in smi_names)
+        return Platform("dgpu", f"no /etc/nv_tegra_release and nvidia-smi answers with {listed}: a discrete-GPU host")
+    why = f": {smi_error.strip().splitlines()[-1]}" if smi_error and smi_error.strip() else ""
+    if smi_names is None:
+        return Platform("none", f"no /etc/nv_tegra_release and nvidia-smi does not answer{why}")
+    return Platform("none", f"no /etc/nv_tegra_release and nvidia-smi lists no GPU{why}")
+
+
+# ------------------------------------------------------------------------------------- compatibility
+FORWARD_COMPAT_NOTE = (
+    "a newer CUDA runtime runs on an older driver only through CUDA forward compatibility (the cuda-compat "
+    "package's libcuda in the container, data-centre GPUs only) or, within one major version, through minor "
+    "version compatibility (no PTX JIT, newer APIs may fail); otherwise upgrade the driver or use an image "
+    "built for the driver's CUDA"
+)
+
+
+def driver_supports(driver_cuda: str, container_cuda: str) -> Compatibility:
+    """Does a driver whose banner says ``CUDA Version: driver_cuda`` run a container built for ``container_cuda``?
+
+    The rule: the driver's highest CUDA (major.minor) >= the container's CUDA (major.minor). A refusal carries
+    the forward-compatibility note. ParseError for a value that is not a version.
+    """
+    d, c = _version_tuple(driver_cuda)[:2], _version_tuple(container_cuda)[:2]
+    d = d + (0,) * (2 - len(d))
+    c = c + (0,) * (2 - len(c))
+    dtext, ctext = f"{d[0]}.{d[1]}", f"{c[0]}.{c[1]}"
+    if d >= c:
+        return Compatibility(True, f"the driver supports CUDA up to {dtext}, at or above the container's CUDA {ctext}")
+    return Compatibility(
+        False,
+        f"the driver supports CUDA up to {dtext}, below the container's CUDA {ctext} "
+        f"(torch then reports 'CUDA driver version is insufficient for CUDA runtime version'); {FORWARD_COMPAT_NOTE}",
+    )
+
+
+# ------------------------------------------------------------------------------------------- processes
+@dataclass(frozen=True)
+class GpuProcess:
+    """A compute process on the GPU: pid (host namespace), name, used memory (MiB, None when not reported)."""
+
+    pid: int
+    name: str
+    used_mib: int | None = None
+    cmdline: str = ""
+
+
+def parse_processes(text: str) -> list[GpuProcess]:
+    """``gpu_sampler.py --processes`` output, or ``nvidia-smi --query-compute-apps=pid,process_name,used_memory
+    --format=csv[,noheader][,nounits]``: ``pid, name, MiB[, cmdline]`` lines. Comment and header lines are
+    skipped; '[N/A]' memory is None. ParseError for a line that is neither.
+    """
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or stripped.lower().startswith("pid"):
+            continue
+        if stripped.startswith("No running processes"):
+            continue
+        parts = stripped.split(", ", 3)
+        if len(parts) < 3 or not parts[0].isdigit():
+            raise ParseError("not a 'pid, name, used memory' line", line, line_number=number)
+        mem = re.fullmatch(r"(\d+)(?:\s*MiB)?", parts[2].strip())
+        if mem is None and parts[2].strip() not in _NA:
+            raise ParseError("used memory is not a number of MiB", line, line_number=number)
+        cmdline = parts[3] if len(parts) > 3 else ""
+        out.append(GpuProcess(int(parts[0]), parts[1].strip(), int(mem[1]) if mem else None, cmdline))
+    return out
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """One NVML per-process utilisation sample: the share of the driver's sample period the process's kernels
+    kept the SMs busy (``sm_percent``), at ``timestamp_us`` (CPU clock, microseconds)."""
+
+    pid: int
+    timestamp_us: int
+    sm_percent: int
+    mem_percent: int = 0
+
+
+@dataclass(frozen=True)
+class ProcessSamples:
+    """Samples collected over a window, and the driver's sample period when the collector saw it."""
+
+    samples: list[ProcessSample]
+    period_us: int | None = None
+    error: str | None = None
+
+    @property
+    def pids(self) -> set[int]:
+        return {s.pid for s in self.samples}
+
+
+def parse_process_samples(text: str) -> ProcessSamples:
+    """``gpu_sampler.py --process-samples S`` output: ``pid, timestamp_us, sm, mem`` lines, then
+    ``# period_us N`` (or ``# error ...`` when NVML refused the query). ParseError for any other line."""
+    samples, period, error = [], None, None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            key, _, value = stripped[1:].strip().partition(" ")
+            if key == "period_us" and value.strip().isdigit():
+                period = int(value)
+            elif key == "error":
+                error = value.strip()
+            continue
+        parts = [p.strip() for p in stripped.split(",")]
+        if len(parts) != 4 or not all(re.fullmatch(r"-?\d+", p) for p in parts):
+            raise ParseError("not a 'pid, timestamp_us, sm, mem' line", line, line_number=number)
+        pid, ts, sm, mem = (int(p) for p in parts)
+        samples.append(ProcessSample(pid, ts, sm, mem))
+    return ProcessSamples(samples, period, error)

@@ -1,0 +1,238 @@
+"""jetson_hil.dgpu and tools/jetson/gpu_sampler.py: discrete-GPU hosts, on outputs captured on the H200; and the
+simulated GPU's step-aside on a host with a real NVIDIA GPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jetson_hil.dgpu import (
+    QUERY_COMMAND,
+    detect_platform,
+    driver_supports,
+    parse_process_samples,
+    parse_processes,
+    parse_query_csv,
+    parse_smi_header,
+)
+from jetson_hil.errors import ParseError
+from jetson_hil.tegrastats import parse_line
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLER = ROOT / "tools" / "jetson" / "gpu_sampler.py"
+GPU_SHIM = ROOT / "jetson_hil" / "sim" / "gpu"
+
+# Captured on the H200 (docs/gpu-validation.md): `nvidia-smi` banner and QUERY_COMMAND's output.
+SMI_H200 = """\
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 580.159.04             Driver Version: 580.159.04     CUDA Version: 13.0     |
++-----------------------------------------+------------------------+----------------------+
+|   0  NVIDIA H200                    On  |   00000000:00:06.0 Off |                    0 |
+"""
+QUERY_H200 = """\
+index, name, driver_version, memory.total [MiB], compute_cap, pci.bus_id
+0, NVIDIA H200, 580.159.04, 143771 MiB, 9.0, 00000000:00:06.0
+"""
+
+
+def load_sampler():
+    spec = importlib.util.spec_from_file_location("gpu_sampler", SAMPLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_smi_header_and_query() -> None:
+    header = parse_smi_header(SMI_H200)
+    assert (header.smi_version, header.driver_version, header.cuda_version) == ("580.159.04", "580.159.04", "13.0")
+    (gpu,) = parse_query_csv(QUERY_H200)
+    assert (gpu.index, gpu.name, gpu.driver_version) == (0, "NVIDIA H200", "580.159.04")
+    assert gpu.memory_total_mib == 143771 and gpu.compute_capability == (9, 0) and not gpu.is_tegra
+    assert gpu.units["memory.total"] == "MiB" and QUERY_COMMAND.startswith("nvidia-smi --query-gpu=index,name,")
+    (orin,) = parse_query_csv("Orin (nvgpu), [N/A]\n", fields=["name", "memory.total"])
+    assert orin.is_tegra and orin.memory_total_mib is None
+    assert parse_smi_header("| NVIDIA-SMI 470.57 Driver Version: 470.57 CUDA Version: N/A |").cuda_version is None
+
+
+@pytest.mark.parametrize("text", ["", "name, memory.total\nA, 1, 2\n", "na-me!\n"])
+def test_query_csv_errors(text: str) -> None:
+    with pytest.raises(ParseError):
+        parse_query_csv(text)
+
+
+def test_smi_without_banner_raises() -> None:
+    with pytest.raises(ParseError):
+        parse_smi_header("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.")
+
+
+def test_detection_rule() -> None:
+    assert detect_platform(True, ["NVIDIA Thor"]).kind == "tegra"
+    orin = detect_platform(False, ["Orin (nvgpu)"])
+    assert orin.is_tegra and "Tegra iGPU" in orin.reason
+    h200 = detect_platform(False, ["NVIDIA H200"])
+    assert h200.is_dgpu and "'NVIDIA H200'" in h200.reason
+    gone = detect_platform(False, None, "bash: nvidia-smi: command not found\n")
+    assert gone.kind == "none" and "command not found" in gone.reason
+    assert "lists no GPU" in detect_platform(False, []).reason
+
+
+def test_driver_vs_container_cuda() -> None:
+    assert driver_supports("13.0", "12.8") and driver_supports("12.6", "12.6.3") and driver_supports("13", "13.0")
+    old = driver_supports("12.2", "12.4")
+    assert not old and "below the container's CUDA 12.4" in old.reason and "forward compatibility" in old.reason
+    with pytest.raises(ParseError):
+        driver_supports("N/A", "12.4")
+
+
+def test_processes_from_sampler_and_nvidia_smi() -> None:
+    sampler = "755, /opt/torch/.venv/bin/python3, 816, /opt/torch/.venv/bin/python3 /w/agents/vl_jepa.py, x\n"
+    (p,) = parse_processes(sampler)
+    assert (p.pid, p.name, p.used_mib, p.cmdline) == (755, "/opt/torch/.venv/bin/python3", 816,
+                                                      "/opt/torch/.venv/bin/python3 /w/agents/vl_jepa.py, x")
+    smi = "pid, process_name, used_gpu_memory [MiB]\n1234, python3, 512 MiB\n99, Xorg, [N/A]\n"
+    assert [(p.pid, p.used_mib) for p in parse_processes(smi)] == [(1234, 512), (99, None)]
+    assert parse_processes("No running processes found\n") == []
+    with pytest.raises(ParseError):
+        parse_processes("python3, 1234, 512\n")
+
+
+def test_process_samples() -> None:
+    got = parse_process_samples("755, 1795993895155867, 1, 0\n942, 1795993911164102, 34, 5\n# period_us 598341\n")
+    assert got.period_us == 598341 and got.pids == {755, 942} and got.samples[1].sm_percent == 34
+    assert parse_process_samples("# error nvmlDeviceGetProcessUtilization: Not Supported\n").error.endswith(
+        "Not Supported"
+    )
+    with pytest.raises(ParseError):
+        parse_process_samples("755, soon, 1, 0\n")
+
+
+# ------------------------------------------------------------------------------------------- the sampler
+def test_sampler_lines_parse_as_tegrastats() -> None:
+    s = load_sampler()
+    line = s.format_line(0.0, (1392, 128887), [(4, None), (92, 1980)], 1, 1980, 33, 122891, 88348)
+    sample = parse_line(line, strict=True)
+    assert sample.gpu_load_percent == 1 and sample.gpu_freq_mhz == 1980 and sample.gpu_temperature == 33.0
+    assert sample.rails["VDD_GPU"].current_mw == 122891 and sample.rails["VDD_GPU"].average_mw == 88348
+    assert sample.ram_used_mb == 1392 and [c.load_percent for c in sample.cpus] == [4, 92]
+    assert sample.timestamp is not None
+    bare = parse_line(s.format_line(0.0, None, [], None, 1410, None, None, None), strict=True)
+    assert bare.gpu_load_percent is None and bare.gpu_freq_mhz == 1410 and not bare.rails
+
+
+def test_sampler_line_captured_on_the_h200_parses() -> None:
+    line = ("11-29-2026 23:11:51 RAM 1898/128887MB CPU [6%,2%,0%,0%,0%,0%,0%,0%,0%,0%,0%,0%,0%,0%,0%,100%] "
+            "GR3D_FREQ 99%@[1530] gpu@54C VDD_GPU 558581mW/111268mW")  # fmt: skip
+    sample = parse_line(line, strict=True)
+    assert sample.gpu_load_percent == 99 and sample.rails["VDD_GPU"].current_mw == 558581
+
+
+def test_sampler_host_readings() -> None:
+    s = load_sampler()
+    assert s.read_meminfo("MemTotal: 2048000 kB\nMemFree: 1 kB\nMemAvailable: 1024000 kB\n") == (1000, 2000)
+    assert s.read_meminfo("nothing\n") is None
+    before = s.read_cpu_times("cpu  9 9 9 9\ncpu0 10 0 10 80 0 0 0 0\ncpu1 0 0 0 100 0 0 0 0\n")
+    after = s.read_cpu_times("cpu  9 9 9 9\ncpu0 40 0 20 120 0 0 0 0\ncpu1 0 0 0 200 0 0 0 0\n")
+    assert s.cpu_loads(before, after) == [50, 0]
+    assert s.parse_smi_query("45, 1980, 34, 120.53\n") == (45.0, 1980.0, 34.0, 120530.0)
+    assert s.parse_smi_query("45, 1980, 34, [N/A]\n")[3] is None
+    assert s.parse_smi_query("no\n") is None
+
+
+def test_sampler_pmon_parsing() -> None:
+    s = load_sampler()
+    text = textwrap.dedent("""\
+        # gpu         pid   type     sm    mem    enc    dec    jpg    ofa    command
+        # Idx           #    C/G      %      %      %      %      %      %    name
+            0       1234     C      3      1      -      -      -      -    python3
+            0       4321     C      -      -      -      -      -      -    Xorg
+            0       1234     C      5      2      -      -      -      -    python3
+            0          -     -      -      -      -      -      -      -    -
+        """)
+    assert s.parse_pmon(text, 10) == [(1234, 10, 3, 1), (4321, 10, 0, 0), (1234, 1_000_010, 5, 2)]
+
+
+def test_sampler_without_nvml_or_nvidia_smi_says_so(tmp_path: Path) -> None:
+    env = dict(os.environ, PATH=str(tmp_path), PYTHONPATH=str(tmp_path))
+    for args in (["--count", "1"], ["--processes"], ["--backend", "nvml"]):
+        proc = subprocess.run([sys.executable, str(SAMPLER), *args], env=env, capture_output=True, text=True,
+                              timeout=30)  # fmt: skip
+        assert proc.returncode == 1 and "gpu_sampler:" in proc.stderr, proc.stderr
+    stop = subprocess.run([sys.executable, str(SAMPLER), "--stop", "--pidfile", str(tmp_path / "none.pid")],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert stop.returncode == 1 and "no sampler running" in stop.stderr
+
+
+def test_sampler_with_nvml_writes_a_log_and_stops(tmp_path: Path) -> None:
+    """A stand-in pynvml (no GPU here) drives the NVML path end to end: logfile, pid file, --stop."""
+    (tmp_path / "pynvml.py").write_text(textwrap.dedent("""\
+        NVML_CLOCK_SM = 1
+        NVML_TEMPERATURE_GPU = 0
+        class NVMLError(Exception): pass
+        class R:
+            def __init__(self, **kw): self.__dict__.update(kw)
+        def nvmlInit(): pass
+        def nvmlDeviceGetHandleByIndex(i): return i
+        def nvmlDeviceGetUtilizationRates(h): return R(gpu=7)
+        def nvmlDeviceGetClockInfo(h, k): return 1980
+        def nvmlDeviceGetTemperature(h, k): return 41
+        def nvmlDeviceGetPowerUsage(h): return 150000
+        def nvmlDeviceGetTotalEnergyConsumption(h): raise NVMLError("Not Supported")
+        def nvmlDeviceGetComputeRunningProcesses(h): return [R(pid=1, usedGpuMemory=3 * 2**20)]
+        def nvmlSystemGetProcessName(pid): return b"init"
+        def nvmlDeviceGetProcessUtilization(h, last): raise NVMLError("Not Found")
+        """))
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    log, pidfile = tmp_path / "t.log", tmp_path / "s.pid"
+    proc = subprocess.Popen([sys.executable, str(SAMPLER), "--interval", "50", "--logfile", str(log),
+                             "--pidfile", str(pidfile)], env=env)  # fmt: skip
+    try:
+        for _ in range(200):
+            if log.exists() and log.read_text().count("\n") >= 2:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        stop = subprocess.run([sys.executable, str(SAMPLER), "--stop", "--pidfile", str(pidfile)], env=env,
+                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert stop.returncode == 0, stop.stderr
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+    sample = parse_line(log.read_text().splitlines()[0], strict=True)
+    assert (sample.gpu_load_percent, sample.gpu_freq_mhz, sample.gpu_temperature) == (7, 1980, 41.0)
+    assert sample.rails["VDD_GPU"].average_mw == 150000 and not pidfile.exists()
+    out = subprocess.run([sys.executable, str(SAMPLER), "--processes"], env=env, capture_output=True, text=True,
+                         timeout=30)  # fmt: skip
+    (p,) = parse_processes(out.stdout)
+    assert (p.pid, p.name, p.used_mib) == (1, "init", 3)
+    out = subprocess.run([sys.executable, str(SAMPLER), "--process-samples", "0.1"], env=env, capture_output=True,
+                         text=True, timeout=30)  # fmt: skip
+    assert out.returncode == 0 and parse_process_samples(out.stdout).samples == []
+
+
+# ------------------------------------------------------------------------- simulator on a real-GPU host
+def _shim_state(tmp_path: Path, **env: str) -> dict:
+    image = tmp_path / "image.env"
+    image.write_text("IMAGE_L4T=36.4.0\nTORCH_CUDA=12.6\nTORCH_CUDNN=90300\nTORCH_ARCH_LIST=sm_87\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("JETSON_SIM_")}
+    base.update(PYTHONPATH=str(GPU_SHIM), JETSON_SIM_IMAGE_ENV=str(image), JETSON_SIM_DEV_DIR=str(tmp_path),
+                JETSON_SIM_NVIDIA_PATHS=str(tmp_path / "nvidiactl"), **env)  # fmt: skip
+    code = ("import json, sys; print(json.dumps({'hooks': [type(f).__name__ for f in sys.meta_path "
+            "if 'Torch' in type(f).__name__]}))")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], env=base, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_simulated_gpu_steps_aside_on_a_real_nvidia_gpu(tmp_path: Path) -> None:
+    assert _shim_state(tmp_path)["hooks"] == ["_TorchImportHook"]
+    (tmp_path / "nvidiactl").touch()  # what the NVIDIA driver creates on a dGPU host
+    assert _shim_state(tmp_path)["hooks"] == []
+    assert _shim_state(tmp_path, JETSON_SIM_REAL_GPU="0")["hooks"] == ["_TorchImportHook"]
+    (tmp_path / "nvidiactl").unlink()
+    assert _shim_state(tmp_path, JETSON_SIM_REAL_GPU="1")["hooks"] == []
