@@ -144,7 +144,10 @@ def test_module_identified(device, telemetry, evidence):
     module = device.module
     how = f"device tree model {model!r}"
     if module is None:
-        samples = telemetry.samples()
+        try:
+            samples = telemetry.wait_samples(1, timeout=SAMPLE_WAIT_S)
+        except TelemetryTimeout:
+            samples = []
         if samples:
             s = samples[-1].sample
             module = module_from_tegrastats(len(s.cpus), s.ram_total_mb, set(s.rails))
