@@ -343,9 +343,25 @@ def set_fault(name: str, fault: str, on: bool, log=print) -> SimConfig:
     if fault not in FAULTS:
         raise SimError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
     faults = [f for f in cfg.faults if f != fault] + ([fault] if on else [])
-    apply_faults(cfg, faults, log=log, recreate=_device_running(cfg))
+    running = _device_running(cfg)
+    apply_faults(cfg, faults, log=log, recreate=running)
     cfg.faults = faults
     cfg.save()
+    if running:
+        settle(cfg)
     return cfg
+
+
+def settle(cfg: SimConfig, timeout: float = 30) -> bool:
+    """Wait until the agents publish again after a change, so evidence taken next is of the new state.
+
+    Returns False when nothing arrives within the timeout, which some faults cause by design.
+    """
+    try:
+        wait_for_embeddings(cfg, timeout=timeout)
+    except SimError:
+        return False
+    time.sleep(2.0)  # one understanding/actuation cycle downstream of the first embedding
+    return True
 
 
