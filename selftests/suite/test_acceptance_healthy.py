@@ -43,14 +43,15 @@ class Outcome:
     seconds: float
     output: str
     passed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
-        tail = "\n".join(self.output.splitlines()[-40:])
-        return (f"rc {self.rc}, {len(self.passed)} passed, {len(self.failed)} failed {self.failed}, "
-                f"{len(self.errors)} errors {self.errors}, {len(self.skipped)} skipped, {self.seconds:.1f} s\n{tail}")
+        problems = "\n".join(f"  {name}: {message[:500]}" for name, message in {**self.failed, **self.errors}.items())
+        tail = "\n".join(self.output.splitlines()[-30:])
+        return (f"rc {self.rc}, {len(self.passed)} passed, {len(self.failed)} failed, {len(self.errors)} errors, "
+                f"{len(self.skipped)} skipped, {self.seconds:.1f} s\n{problems}\n{tail}")
 
 
 def run_suite(sim, tmp_path: Path, *args: str) -> Outcome:
@@ -65,10 +66,10 @@ def run_suite(sim, tmp_path: Path, *args: str) -> Outcome:
         return outcome
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = f"{case.get('classname')}::{case.get('name')}"
-        if case.find("failure") is not None:
-            outcome.failed.append(name)
-        elif case.find("error") is not None:
-            outcome.errors.append(name)
+        if (failure := case.find("failure")) is not None:
+            outcome.failed[name] = failure.get("message", "")
+        elif (error := case.find("error")) is not None:
+            outcome.errors[name] = error.get("message", "")
         elif (skip := case.find("skipped")) is not None:
             outcome.skipped[name] = skip.get("message", "")
         else:
