@@ -181,8 +181,14 @@ def same_series(a: str, b: str, parts: int = 2) -> bool:
 def module_from_model(model: str) -> l4t.Module | None:
     """The known module a device-tree model string names ('NVIDIA Jetson Orin Nano Developer Kit'), or None."""
     text = model.lower()
-    order = [("orin nano", "orin-nano"), ("orin nx", "orin-nx"), ("agx orin", "orin-agx"), ("xavier nx", "xavier-nx"),
-             ("thor", "thor"), ("jetson nano", "nano")]
+    order = [
+        ("orin nano", "orin-nano"),
+        ("orin nx", "orin-nx"),
+        ("agx orin", "orin-agx"),
+        ("xavier nx", "xavier-nx"),
+        ("thor", "thor"),
+        ("jetson nano", "nano"),
+    ]
     for needle, key in order:
         if needle in text and key in l4t.MODULES:
             return l4t.MODULES[key]

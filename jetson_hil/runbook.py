@@ -121,11 +121,12 @@ class Plan:
         if self.path == UNDECIDED and task in (3, 5):
             return f"Task {task} needs a runbook path, but none was decided: {self.reason} {by}"
         if task == 3 and self.path != PLAN_A_SUCCESS:
-            return (f"Task 3 is on the Plan A success path, but the device is on the {self.title}: "
-                    f"{self.reason} {by}")
+            return f"Task 3 is on the Plan A success path, but the device is on the {self.title}: {self.reason} {by}"
         if task == 5 and self.path != PLAN_B:
-            return (f"Task 5 (Plan B, TensorRT) is active only when VL_JEPA_BACKEND=tensorrt; the device is on the "
-                    f"{self.title}: {self.reason} {by}")
+            return (
+                f"Task 5 (Plan B, TensorRT) is active only when VL_JEPA_BACKEND=tensorrt; the device is on the "
+                f"{self.title}: {self.reason} {by}"
+            )
         return None
 
     def as_dict(self) -> dict[str, Any]:
@@ -155,8 +156,10 @@ def decide(evidence: ContainerCuda, backend: str | None, decided_by: str = DECID
         notes.append("VL_JEPA_BACKEND is not set in the env file; the agents default to pytorch")
         backend = "pytorch"
     if backend not in BACKENDS:
-        reason = (f"VL_JEPA_BACKEND={backend!r} in the env file is neither 'pytorch' (Plan A) nor 'tensorrt' "
-                  f"(Plan B); set it to one of them")
+        reason = (
+            f"VL_JEPA_BACKEND={backend!r} in the env file is neither 'pytorch' (Plan A) nor 'tensorrt' "
+            f"(Plan B); set it to one of them"
+        )
         return Plan(UNDECIDED, reason, backend, evidence, decided_by, tuple(notes))
     if backend == "tensorrt":
         reason = f"VL_JEPA_BACKEND=tensorrt in the env file; Task 2: {evidence.summary()}"
@@ -230,8 +233,12 @@ def base_image(dockerfile: str) -> str | None:
 
 TORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
 # Indexes that serve NVIDIA's Jetson (aarch64 + CUDA) wheels (facts: "Wheel source facts").
-JETSON_TORCH_INDEXES = ("pypi.jetson-ai-lab.io", "pypi.jetson-ai-lab.dev", "developer.download.nvidia.com",
-                        "jetson-ai-lab")
+JETSON_TORCH_INDEXES = (
+    "pypi.jetson-ai-lab.io",
+    "pypi.jetson-ai-lab.dev",
+    "developer.download.nvidia.com",
+    "jetson-ai-lab",
+)
 _REQ_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 _WHEEL = re.compile(r"(?:^|/)([A-Za-z0-9_.]+?)-\d[^/]*\.whl(?:[#?].*)?$")
 
@@ -266,9 +273,7 @@ def torch_requirements(requirements: str) -> list[TorchRequirement]:
     [('torch', False)]
     """
     lines = requirements.splitlines()
-    jetson_index = any(
-        re.match(r"^(?:--index-url|-i)(?:\s+|=)", line.strip()) and _jetson_url(line) for line in lines
-    )
+    jetson_index = any(re.match(r"^(?:--index-url|-i)(?:\s+|=)", line.strip()) and _jetson_url(line) for line in lines)
     found: list[TorchRequirement] = []
     for number, raw in enumerate(lines, start=1):
         line = re.split(r"\s+#", raw, maxsplit=1)[0].strip()

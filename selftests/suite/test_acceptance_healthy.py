@@ -50,17 +50,38 @@ class Outcome:
     def describe(self) -> str:
         problems = "\n".join(f"  {name}: {message[:500]}" for name, message in {**self.failed, **self.errors}.items())
         tail = "\n".join(self.output.splitlines()[-30:])
-        return (f"rc {self.rc}, {len(self.passed)} passed, {len(self.failed)} failed, {len(self.errors)} errors, "
-                f"{len(self.skipped)} skipped, {self.seconds:.1f} s\n{problems}\n{tail}")
+        return (
+            f"rc {self.rc}, {len(self.passed)} passed, {len(self.failed)} failed, {len(self.errors)} errors, "
+            f"{len(self.skipped)} skipped, {self.seconds:.1f} s\n{problems}\n{tail}"
+        )
 
 
 def run_suite(sim, tmp_path: Path, *args: str) -> Outcome:
     junit = tmp_path / f"junit-{time.monotonic_ns()}.xml"
-    cmd = [sys.executable, "-m", "pytest", "-m", "jetson", "-p", "no:randomly", "-q", "-rfEs",
-           "--device", f"sim:{sim.name}", f"--junitxml={junit}", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "jetson",
+        "-p",
+        "no:randomly",
+        "-q",
+        "-rfEs",
+        "--device",
+        f"sim:{sim.name}",
+        f"--junitxml={junit}",
+        *args,
+    ]
     started = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    proc = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     outcome = Outcome(proc.returncode, time.monotonic() - started, proc.stdout + proc.stderr)
     if not junit.exists():
         return outcome
@@ -94,7 +115,8 @@ def test_whole_suite_passes_with_enough_checks(whole_run):
     assert not whole_run.failed and not whole_run.errors, whole_run.describe()
     assert whole_run.rc == 0, whole_run.describe()
     assert len(whole_run.passed) >= MIN_CHECKS, (
-        f"only {len(whole_run.passed)} checks passed, expected at least {MIN_CHECKS}: " + whole_run.describe())
+        f"only {len(whole_run.passed)} checks passed, expected at least {MIN_CHECKS}: " + whole_run.describe()
+    )
 
 
 def test_skips_are_only_the_paths_not_taken(whole_run):
@@ -111,7 +133,8 @@ def test_whole_run_costs_about_one_window(healthy_sim, whole_run):
     budget = window_s + 30.0
     assert whole_run.seconds <= budget, (
         f"a whole run took {whole_run.seconds:.1f} s, more than the {window_s:g} s window plus {budget - window_s:g} s "
-        f"of set-up: something waits on its own instead of reading the session's evidence\n" + whole_run.describe())
+        f"of set-up: something waits on its own instead of reading the session's evidence\n" + whole_run.describe()
+    )
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -125,8 +148,13 @@ def test_each_module_runs_alone(healthy_sim, tmp_path, module):
 
 def test_every_check_is_documented():
     """docs/checks.md names every acceptance test (collected without a device: --collect-only)."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-m", "jetson", "-p", "no:randomly", "--collect-only", "-q",
-                           "tests"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "jetson", "-p", "no:randomly", "--collect-only", "-q", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     names = {line.split("::")[1].split("[")[0] for line in proc.stdout.splitlines() if "::" in line}
     assert names, proc.stdout + proc.stderr
     doc = (ROOT / "docs" / "checks.md").read_text()

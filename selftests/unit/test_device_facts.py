@@ -16,23 +16,23 @@ DATA = Path(__file__).resolve().parents[2] / "fixtures" / "data" / "nv_tegra_rel
 # source: `COLUMNS=250 dpkg -l` on the simulated Orin Nano (jetson-hil sim, L4T 36.4.0), whose packages are
 # real .deb packages installed with the real dpkg; plus one removed package ('rc') in the same layout.
 DPKG_R36_4_0 = (
-    'Desired=Unknown/Install/Remove/Purge/Hold\n'
-    '| Status=Not/Inst/Conf-files/Unpacked/halF-conf/Half-inst/trig-aWait/Trig-pend\n'
-    '|/ Err?=(none)/Reinst-required (Status,Err: uppercase=bad)\n'
-    '||/ Name                           Version               Architecture Description\n'
-    '+++-==============================-=====================-============-=============================================\n'
-    'ii  cuda-runtime-12-6:arm64        12.6-1                arm64        CUDA Runtime native Meta-package\n'
-    'ii  cuda-toolkit-12-6:arm64        12.6-1                arm64        CUDA Toolkit meta-package\n'
-    'ii  libcudnn9-cuda-12:arm64        9.3.0-1+cuda12.6      arm64        cuDNN runtime libraries\n'
-    'ii  libnvinfer10:arm64             10.3.0-1+cuda12.6     arm64        TensorRT runtime libraries\n'
-    'ii  nvidia-container-toolkit:arm64 1.16.2-1              arm64        NVIDIA Container toolkit\n'
-    'ii  nvidia-jetpack:arm64           6.1+b123              arm64        NVIDIA Jetpack Meta Package\n'
-    'ii  nvidia-l4t-core:arm64          36.4.0-20240912212859 arm64        NVIDIA Core Package\n'
-    'ii  nvidia-l4t-cuda:arm64          36.4.0-20240912212859 arm64        NVIDIA CUDA Package\n'
-    'ii  nvidia-l4t-tools:arm64         36.4.0-20240912212859 arm64        '
-    'NVIDIA Public Test Tools Package (tegrastats)\n'
-    'ii  tensorrt:arm64                 10.3.0-1+cuda12.6     arm64        Meta package for TensorRT\n'
-    'rc  libcudnn8:arm64                8.6.0.166-1+cuda11.4  arm64        cuDNN runtime libraries\n'
+    "Desired=Unknown/Install/Remove/Purge/Hold\n"
+    "| Status=Not/Inst/Conf-files/Unpacked/halF-conf/Half-inst/trig-aWait/Trig-pend\n"
+    "|/ Err?=(none)/Reinst-required (Status,Err: uppercase=bad)\n"
+    "||/ Name                           Version               Architecture Description\n"
+    "+++-==============================-=====================-============-=============================================\n"
+    "ii  cuda-runtime-12-6:arm64        12.6-1                arm64        CUDA Runtime native Meta-package\n"
+    "ii  cuda-toolkit-12-6:arm64        12.6-1                arm64        CUDA Toolkit meta-package\n"
+    "ii  libcudnn9-cuda-12:arm64        9.3.0-1+cuda12.6      arm64        cuDNN runtime libraries\n"
+    "ii  libnvinfer10:arm64             10.3.0-1+cuda12.6     arm64        TensorRT runtime libraries\n"
+    "ii  nvidia-container-toolkit:arm64 1.16.2-1              arm64        NVIDIA Container toolkit\n"
+    "ii  nvidia-jetpack:arm64           6.1+b123              arm64        NVIDIA Jetpack Meta Package\n"
+    "ii  nvidia-l4t-core:arm64          36.4.0-20240912212859 arm64        NVIDIA Core Package\n"
+    "ii  nvidia-l4t-cuda:arm64          36.4.0-20240912212859 arm64        NVIDIA CUDA Package\n"
+    "ii  nvidia-l4t-tools:arm64         36.4.0-20240912212859 arm64        "
+    "NVIDIA Public Test Tools Package (tegrastats)\n"
+    "ii  tensorrt:arm64                 10.3.0-1+cuda12.6     arm64        Meta package for TensorRT\n"
+    "rc  libcudnn8:arm64                8.6.0.166-1+cuda11.4  arm64        cuDNN runtime libraries\n"
 )
 VERSION_JSON = '{\n   "cuda": {\n      "name": "CUDA SDK",\n      "version": "12.6.68"\n   }\n}'
 
@@ -74,8 +74,10 @@ class FakeDevice:
 
 def orin_nano() -> FakeDevice:
     return FakeDevice(
-        files={"/etc/nv_tegra_release": release_file("r36_4_0_generic_full.txt"),
-               "/usr/local/cuda/version.json": VERSION_JSON},
+        files={
+            "/etc/nv_tegra_release": release_file("r36_4_0_generic_full.txt"),
+            "/usr/local/cuda/version.json": VERSION_JSON,
+        },
         outputs={"COLUMNS=250 dpkg -l": Result(0, DPKG_R36_4_0), "hostname": Result(0, "sim1\n")},
     )
 
@@ -131,7 +133,9 @@ def test_dpkg_failure_is_an_error_with_its_output():
 def test_series_of_groups():
     packages = device.installed_packages(DPKG_R36_4_0)
     assert device.series_of_group("cuda", device.DeviceFacts(orin_nano()).package_group("cuda", packages)) == {
-        "cuda-runtime-12-6": "12.6", "cuda-toolkit-12-6": "12.6"}
+        "cuda-runtime-12-6": "12.6",
+        "cuda-toolkit-12-6": "12.6",
+    }
     assert device.series_of_group("nvidia-jetpack", {"nvidia-jetpack": "5.1.2-b104"}) == {"nvidia-jetpack": "5.1.2"}
     assert device.same_series("12.6.68", "12.6.10")
     assert not device.same_series("12.6", "12.2")
@@ -182,8 +186,10 @@ def test_module_from_tegrastats_needs_exactly_one_match():
 
 
 def test_docker_runtimes_from_docker_info():
-    info = '{"Runtimes": {"runc": {"path": "runc"}, "nvidia": {"path": "nvidia-container-runtime"}}, ' \
-           '"DefaultRuntime": "nvidia"}'
+    info = (
+        '{"Runtimes": {"runc": {"path": "runc"}, "nvidia": {"path": "nvidia-container-runtime"}}, '
+        '"DefaultRuntime": "nvidia"}'
+    )
     facts = DeviceFacts(FakeDevice(outputs={"docker info": Result(0, info)}))
     assert facts.docker_runtimes == ["nvidia", "runc"]
     assert facts.docker_default_runtime == "nvidia"

@@ -98,18 +98,25 @@ def test_summary_shortens_long_failure_lists():
 
 # ------------------------------------------------------------------------------------ Task 4 helpers
 
+
 @pytest.mark.parametrize(
     ("dockerfile", "image"),
     [
         ("FROM dustynv/l4t-pytorch:r36.4.0\nWORKDIR /app\n", "dustynv/l4t-pytorch:r36.4.0"),
-        ("# comment\nFROM --platform=linux/arm64 nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3 AS run\n",
-         "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3"),
+        (
+            "# comment\nFROM --platform=linux/arm64 nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3 AS run\n",
+            "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3",
+        ),
         ("ARG BASE=dustynv/pytorch:2.1-r36.2.0\nFROM ${BASE}\n", "dustynv/pytorch:2.1-r36.2.0"),
         ("ARG TAG\nFROM nvcr.io/nvidia/l4t-base:$TAG\n", None),  # no default: cannot say
-        ("FROM nvcr.io/nvidia/l4t-jetpack:r36.4.0 AS build\nRUN make\nFROM build\nCOPY . /app\n",
-         "nvcr.io/nvidia/l4t-jetpack:r36.4.0"),
-        ("FROM python:3.10 AS wheels\nFROM dustynv/l4t-pytorch:r36.4.0\nCOPY --from=wheels /w /w\n",
-         "dustynv/l4t-pytorch:r36.4.0"),
+        (
+            "FROM nvcr.io/nvidia/l4t-jetpack:r36.4.0 AS build\nRUN make\nFROM build\nCOPY . /app\n",
+            "nvcr.io/nvidia/l4t-jetpack:r36.4.0",
+        ),
+        (
+            "FROM python:3.10 AS wheels\nFROM dustynv/l4t-pytorch:r36.4.0\nCOPY --from=wheels /w /w\n",
+            "dustynv/l4t-pytorch:r36.4.0",
+        ),
         ("FROM \\\n  dustynv/l4t-pytorch:r36.4.0\n", "dustynv/l4t-pytorch:r36.4.0"),
         ("RUN true\n", None),
     ],
@@ -120,8 +127,9 @@ def test_base_image(dockerfile, image):
 
 def test_base_image_of_the_simulators_fault_edit():
     """The l4t_mismatch fault rewrites the first FROM line; the final stage is what runs."""
-    text = ("FROM nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3\nWORKDIR /app\n"
-            "RUN pip3 install -r /app/requirements.txt\n")
+    text = (
+        "FROM nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3\nWORKDIR /app\nRUN pip3 install -r /app/requirements.txt\n"
+    )
     assert runbook.base_image(text) == "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3"
 
 
@@ -134,10 +142,15 @@ def test_base_image_of_the_simulators_fault_edit():
         ("Torch_Audio\ntorch-tensorrt\n", []),  # other projects whose names start alike
         ("--index-url https://pypi.jetson-ai-lab.io/jp6/cu126\ntorch==2.5.0\n", [("torch", True)]),
         ("--extra-index-url https://pypi.jetson-ai-lab.io/jp6/cu126\ntorch\n", [("torch", False)]),
-        ("https://developer.download.nvidia.com/compute/redist/jp/v61/pytorch/"
-         "torch-2.5.0a0+872d972e41.nv24.08.17622132-cp310-cp310-linux_aarch64.whl\n", [("torch", True)]),
-        ("torch @ https://download.pytorch.org/whl/cpu/torch-2.5.0-cp310-cp310-linux_aarch64.whl\n",
-         [("torch", False)]),
+        (
+            "https://developer.download.nvidia.com/compute/redist/jp/v61/pytorch/"
+            "torch-2.5.0a0+872d972e41.nv24.08.17622132-cp310-cp310-linux_aarch64.whl\n",
+            [("torch", True)],
+        ),
+        (
+            "torch @ https://download.pytorch.org/whl/cpu/torch-2.5.0-cp310-cp310-linux_aarch64.whl\n",
+            [("torch", False)],
+        ),
         ("-r base.txt\n-c constraints.txt\n", []),
     ],
 )

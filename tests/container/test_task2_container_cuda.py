@@ -15,8 +15,10 @@ from jetson_hil import runbook
 pytestmark = [pytest.mark.jetson, pytest.mark.container, pytest.mark.task2]
 
 ALIGN = "align the container with the host's JetPack (Task 4: an l4t-pytorch base image for this L4T release)"
-CAUSES = (f"the diagnosis below names the cause when it is a known one; otherwise: {ALIGN}, and run it with the "
-          f"nvidia runtime")
+CAUSES = (
+    f"the diagnosis below names the cause when it is a known one; otherwise: {ALIGN}, and run it with the "
+    f"nvidia runtime"
+)
 TEGRA_NODES = ("nvmap", "nvhost-gpu", "nvhost-ctrl-gpu", "nvgpu")
 DGPU_NODES = ("nvidiactl", "nvidia0")
 
@@ -29,23 +31,30 @@ def test_agent_container_is_not_restarting(agent_container, measure):
     state = agent_container.state
     assert not state.get("Restarting"), (
         f"container {agent_container.name} is restarting (exit code {state.get('ExitCode')}): it crashes on start. "
-        f"Fix: read its log (attached)")
-    measure("agent.restart_count", agent_container.restart_count, "restarts", high=0,
-            doc="restarts by Docker's restart policy since the container was created (each one is a crash)",
-            fix=f"{agent_container.name} crashed and was restarted by Docker (last exit code {state.get('ExitCode')}, "
-                f"started at {state.get('StartedAt')}); its log (attached) says why")
+        f"Fix: read its log (attached)"
+    )
+    measure(
+        "agent.restart_count",
+        agent_container.restart_count,
+        "restarts",
+        high=0,
+        doc="restarts by Docker's restart policy since the container was created (each one is a crash)",
+        fix=f"{agent_container.name} crashed and was restarted by Docker (last exit code {state.get('ExitCode')}, "
+        f"started at {state.get('StartedAt')}); its log (attached) says why",
+    )
 
 
 def test_agent_uses_the_nvidia_runtime(agent_container, docker_client):
     runtime = agent_container.runtime
     default = docker_client.info().get("DefaultRuntime")
-    gpu_requests = [r for r in agent_container.device_requests
-                    if any("gpu" in caps for caps in (r.get("Capabilities") or []))]
+    gpu_requests = [
+        r for r in agent_container.device_requests if any("gpu" in caps for caps in (r.get("Capabilities") or []))
+    ]
     effective = runtime or default
     assert effective == "nvidia" or gpu_requests, (
         f"{agent_container.name} runs with runtime {effective!r} (its own: {runtime!r}, engine default: {default!r}) "
         f"and no GPU device request: no GPU inside it. Fix: `runtime: nvidia` for vl_jepa in the compose file (or "
-        f"\"default-runtime\": \"nvidia\" in /etc/docker/daemon.json), then `docker compose up -d --force-recreate "
+        f'"default-runtime": "nvidia" in /etc/docker/daemon.json), then `docker compose up -d --force-recreate '
         f"vl_jepa`"
     )
 
@@ -68,33 +77,44 @@ def test_probe_runs_in_the_container(container_probe, diagnose, attach):
     attach("check_torch_cuda.py output", container_probe.output)
     assert container_probe.rc not in (124, 137), diagnose(
         f"check_torch_cuda.py did not finish in {container_probe.container}: a CUDA call hangs. Fix: reboot the "
-        f"device; if it persists, {ALIGN}", container_probe.stderr)
+        f"device; if it persists, {ALIGN}",
+        container_probe.stderr,
+    )
     assert "result" in container_probe.stdout, diagnose(
         f"check_torch_cuda.py printed no result line (exit {container_probe.rc}): python3 is missing or the probe "
-        f"crashed: {container_probe.stderr.strip()[-300:]}", container_probe.stderr)
+        f"crashed: {container_probe.stderr.strip()[-300:]}",
+        container_probe.stderr,
+    )
 
 
 def test_cuda_is_available(container_probe, torch_probe, diagnose):
     assert torch_probe.torch_version is not None, diagnose(
         f"torch cannot be imported in {container_probe.container}: {'; '.join(torch_probe.errors) or 'no torch'}. "
-        f"Fix: {ALIGN}", container_probe.stderr)
+        f"Fix: {ALIGN}",
+        container_probe.stderr,
+    )
     assert torch_probe.cuda_available is True, diagnose(
         f"torch.cuda.is_available() is {torch_probe.cuda_available} in {container_probe.container} "
         f"(torch {torch_probe.torch_version}, built for CUDA {torch_probe.cuda_version}). Fix: {CAUSES}",
-        container_probe.stderr)
+        container_probe.stderr,
+    )
 
 
 def test_torch_reports_its_cuda_version(container_probe, torch_probe, diagnose):
     assert torch_probe.cuda_version is not None, diagnose(
         f"torch.version.cuda is None in {container_probe.container}: torch {torch_probe.torch_version} is a "
         f"CPU-only build (a PyPI wheel replaced NVIDIA's Jetson wheel?). Fix: {ALIGN}; keep torch out of "
-        f"requirements.txt", container_probe.stderr)
+        f"requirements.txt",
+        container_probe.stderr,
+    )
 
 
 def test_cudnn_is_available(container_probe, torch_probe, diagnose):
     assert torch_probe.cudnn is not None, diagnose(
         f"torch.backends.cudnn.version() is {torch_probe.fields.get('cudnn')!r} in {container_probe.container}: "
-        f"no cuDNN for torch. Fix: {ALIGN} (l4t-pytorch images carry cuDNN)", container_probe.stderr)
+        f"no cuDNN for torch. Fix: {ALIGN} (l4t-pytorch images carry cuDNN)",
+        container_probe.stderr,
+    )
 
 
 def test_gpu_device_is_named(container_probe, torch_probe, diagnose):
@@ -102,17 +122,23 @@ def test_gpu_device_is_named(container_probe, torch_probe, diagnose):
         pytest.skip("CUDA is not available (test_cuda_is_available reports it)")
     assert torch_probe.device, diagnose(
         f"torch.cuda.get_device_name(0) failed in {container_probe.container}: "
-        f"{'; '.join(torch_probe.errors) or 'no device name'}", container_probe.stderr)
+        f"{'; '.join(torch_probe.errors) or 'no device name'}",
+        container_probe.stderr,
+    )
     assert torch_probe.sm_supported is not False, diagnose(
         f"the GPU ({torch_probe.device}, sm_{''.join(map(str, torch_probe.capability or ()))}) is not in torch's "
-        f"arch list {torch_probe.arch_list}: 'no kernel image is available'. Fix: {ALIGN}", container_probe.stderr)
+        f"arch list {torch_probe.arch_list}: 'no kernel image is available'. Fix: {ALIGN}",
+        container_probe.stderr,
+    )
 
 
 @pytest.mark.parametrize(
     ("check", "what"),
-    [("cuda_matmul_ok", "an fp32 matmul on the GPU equals the CPU's"),
-     ("cuda_fp16_ok", "an fp16 matmul on the GPU is close to the CPU's"),
-     ("cudnn_conv_ok", "a cuDNN Conv2d forward on the GPU equals the CPU's")],
+    [
+        ("cuda_matmul_ok", "an fp32 matmul on the GPU equals the CPU's"),
+        ("cuda_fp16_ok", "an fp16 matmul on the GPU is close to the CPU's"),
+        ("cudnn_conv_ok", "a cuDNN Conv2d forward on the GPU equals the CPU's"),
+    ],
 )
 def test_gpu_computes_correctly(container_probe, torch_probe, diagnose, check, what):
     if torch_probe.cuda_available is not True:
@@ -125,11 +151,15 @@ def test_gpu_computes_correctly(container_probe, torch_probe, diagnose, check, w
         cause = f"the GPU raised {errors[0]}. Fix: {CAUSES}"
     else:
         off_by = f" (max abs error {err:.3g} vs the CPU)" if err is not None else ""
-        cause = (f"the GPU computed wrong numbers{off_by}: a CUDA/cuBLAS/cuDNN build that does not fit this GPU. "
-                 f"Fix: {ALIGN}")
+        cause = (
+            f"the GPU computed wrong numbers{off_by}: a CUDA/cuBLAS/cuDNN build that does not fit this GPU. "
+            f"Fix: {ALIGN}"
+        )
     assert ok is True, diagnose(
         f"{check} is {torch_probe.fields.get(check, 'not reported')} in {container_probe.container}: expected "
-        f"{what}; {cause}", container_probe.stderr)
+        f"{what}; {cause}",
+        container_probe.stderr,
+    )
 
 
 def test_runbook_path_decided(plan, evidence):

@@ -14,8 +14,9 @@ from jetson_hil.device import DeviceFactError
 
 pytestmark = [pytest.mark.jetson, pytest.mark.container, pytest.mark.task4]
 
-REBUILD = ("then `docker compose build vl_jepa && docker compose up -d --force-recreate vl_jepa embedding_guard "
-           "scene policy`")
+REBUILD = (
+    "then `docker compose build vl_jepa && docker compose up -d --force-recreate vl_jepa embedding_guard scene policy`"
+)
 
 
 def _host_release(device) -> l4t.L4TRelease:
@@ -30,8 +31,11 @@ def _base(dockerfile: str, profile) -> l4t.ImageRef:
     __tracebackhide__ = True
     image = runbook.base_image(dockerfile)
     if image is None:
-        pytest.fail(f"{profile.compose.dockerfile} has no FROM the suite can resolve (no FROM, or an ARG without a "
-                    f"default): the base image cannot be judged. Fix: give the ARG a default", pytrace=False)
+        pytest.fail(
+            f"{profile.compose.dockerfile} has no FROM the suite can resolve (no FROM, or an ARG without a "
+            f"default): the base image cannot be judged. Fix: give the ARG a default",
+            pytrace=False,
+        )
     try:
         return l4t.parse_image_ref(image)
     except l4t.ParseError as exc:
@@ -48,8 +52,12 @@ def test_dockerfile_base_image_targets_the_host_l4t(dockerfile, device, profile,
     release = _host_release(device)
     ref = _base(dockerfile, profile)
     verdict = l4t.container_compatible(release, ref)
-    evidence.data["base_image"] = {"image": str(ref), "l4t": str(ref.l4t) if ref.l4t else None,
-                                   "compatible": verdict.ok, "reason": verdict.reason}
+    evidence.data["base_image"] = {
+        "image": str(ref),
+        "l4t": str(ref.l4t) if ref.l4t else None,
+        "compatible": verdict.ok,
+        "reason": verdict.reason,
+    }
     assert verdict, (
         f"FROM {ref} in {profile.compose.dockerfile}: {verdict.reason}. Fix: FROM {_suggest(release)}, {REBUILD}"
     )
@@ -64,8 +72,10 @@ def test_running_image_targets_the_host_l4t(agent_container, docker_client, devi
     base = running_base(image, docker_client.images.list())
     evidence.data["running_image"] = {"image": agent_container.image_ref, "id": image_id, "base": base}
     if base is None:
-        pytest.skip(f"cannot tell which L4T release {agent_container.image_ref} was built for: no local image with an "
-                    f"L4T tag is its base and it carries no L4T label (the base was re-pulled or removed)")
+        pytest.skip(
+            f"cannot tell which L4T release {agent_container.image_ref} was built for: no local image with an "
+            f"L4T tag is its base and it carries no L4T label (the base was re-pulled or removed)"
+        )
     where, l4t_release = base
     verdict = l4t.container_compatible(release, l4t_release)
     assert verdict, (

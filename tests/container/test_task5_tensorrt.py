@@ -16,8 +16,10 @@ from jetson_hil.payloads import MISSING, get_path
 
 pytestmark = [pytest.mark.jetson, pytest.mark.container, pytest.mark.task5, pytest.mark.plan_b]
 
-RECOLLECT = ("re-collect the centroids at the engine's dim: EMBEDDING_GUARD_MODE=collect_game, then collect_non "
-             "(~{n} samples each), then back to run")
+RECOLLECT = (
+    "re-collect the centroids at the engine's dim: EMBEDDING_GUARD_MODE=collect_game, then collect_non "
+    "(~{n} samples each), then back to run"
+)
 RESTART = "`docker compose up -d --force-recreate vl_jepa embedding_guard scene policy`"
 
 
@@ -118,9 +120,14 @@ def test_centroids_have_enough_samples(centroids, profile, measure):
     if not centroids.classes:
         pytest.skip("no centroid classes (test_centroids_exist_at_the_engine_dim reports it)")
     fewest = min(int(c.get("samples") or c.get("count") or 0) for c in centroids.classes.values())
-    measure("centroids.min_samples_per_class", fewest, "samples", low=profile.plan_b.min_centroid_samples,
-            doc="samples behind the least-sampled centroid class",
-            fix=RECOLLECT.format(n=profile.plan_b.min_centroid_samples))
+    measure(
+        "centroids.min_samples_per_class",
+        fewest,
+        "samples",
+        low=profile.plan_b.min_centroid_samples,
+        doc="samples behind the least-sampled centroid class",
+        fix=RECOLLECT.format(n=profile.plan_b.min_centroid_samples),
+    )
 
 
 def test_centroids_are_distinct(centroids, profile, measure):
@@ -131,7 +138,7 @@ def test_centroids_are_distinct(centroids, profile, measure):
     names = sorted(vectors)
     closest = math.inf
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             va, vb = vectors[a], vectors[b]
             if len(va) != len(vb):
                 continue
@@ -139,7 +146,12 @@ def test_centroids_are_distinct(centroids, profile, measure):
             na, nb = math.hypot(*va), math.hypot(*vb)
             cosine = dot / (na * nb) if na and nb else 1.0
             closest = min(closest, 1.0 - cosine)
-    measure("centroids.min_cosine_distance", closest, "", low=1e-3,
-            doc="smallest cosine distance between two class centroids",
-            fix="two classes have the same centroid: both were collected from the same frames. "
-                + RECOLLECT.format(n=profile.plan_b.min_centroid_samples))
+    measure(
+        "centroids.min_cosine_distance",
+        closest,
+        "",
+        low=1e-3,
+        doc="smallest cosine distance between two class centroids",
+        fix="two classes have the same centroid: both were collected from the same frames. "
+        + RECOLLECT.format(n=profile.plan_b.min_centroid_samples),
+    )

@@ -17,8 +17,14 @@ pytestmark = [pytest.mark.jetson, pytest.mark.host, pytest.mark.task1]
 
 SAMPLE_WAIT_S = 10.0
 GROUPS = ("nvidia-jetpack", "cuda", "cudnn", "tensorrt")
-GPU_DIAG_HEADERS = ("host", "/etc/nv_tegra_release", "CUDA version", "JetPack packages", "tegrastats",
-                    "docker runtimes")
+GPU_DIAG_HEADERS = (
+    "host",
+    "/etc/nv_tegra_release",
+    "CUDA version",
+    "JetPack packages",
+    "tegrastats",
+    "docker runtimes",
+)
 REINSTALL = "reinstall JetPack's packages (`sudo apt install nvidia-jetpack`) or reflash the device with SDK Manager"
 
 
@@ -27,8 +33,10 @@ def _release(device) -> l4t.L4TRelease:
     try:
         return device.release
     except DeviceFactError as exc:
-        pytest.fail(f"{exc}. Task 1 needs the L4T release; fix: run the suite on a Jetson or reinstall "
-                    "nvidia-l4t-core", pytrace=False)
+        pytest.fail(
+            f"{exc}. Task 1 needs the L4T release; fix: run the suite on a Jetson or reinstall nvidia-l4t-core",
+            pytrace=False,
+        )
 
 
 def test_host_is_tegra_with_a_parsed_release(device, evidence):
@@ -82,8 +90,7 @@ def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
 def test_jetpack_packages_present(device, group):
     packages = device.package_group(group)
     assert packages, (
-        f"no {group} package is installed (dpkg -l shows none of {', '.join(PACKAGE_GROUPS[group])}); "
-        f"fix: {REINSTALL}"
+        f"no {group} package is installed (dpkg -l shows none of {', '.join(PACKAGE_GROUPS[group])}); fix: {REINSTALL}"
     )
 
 
@@ -106,7 +113,8 @@ def test_jetpack_package_versions_consistent(device, group):
     wrong = {name: version for name, version in installed.items() if not same_series(version, expected, parts)}
     assert not wrong, (
         f"{group} packages do not match JetPack {device.jetpack or '?'} (L4T {release}), which ships {group} "
-        f"{expected}: " + ", ".join(f"{n} {v}" for n, v in sorted(wrong.items()))
+        f"{expected}: "
+        + ", ".join(f"{n} {v}" for n, v in sorted(wrong.items()))
         + f". Mixed JetPack releases break CUDA in containers. Fix: {REINSTALL}"
     )
 
@@ -115,11 +123,16 @@ def test_tegrastats_runs(telemetry, evidence):
     try:
         telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
     except TelemetryTimeout as exc:
-        pytest.fail(f"tegrastats does not run on the device: {exc}. Fix: install nvidia-l4t-tools, and allow "
-                    f"`sudo -n tegrastats` for the suite's user (a sudoers NOPASSWD rule) if it needs root",
-                    pytrace=False)
-    evidence.data["tegrastats"] = {"command": telemetry.command, "sudo": telemetry.used_sudo,
-                                   "notes": list(telemetry.notes)}
+        pytest.fail(
+            f"tegrastats does not run on the device: {exc}. Fix: install nvidia-l4t-tools, and allow "
+            f"`sudo -n tegrastats` for the suite's user (a sudoers NOPASSWD rule) if it needs root",
+            pytrace=False,
+        )
+    evidence.data["tegrastats"] = {
+        "command": telemetry.command,
+        "sudo": telemetry.used_sudo,
+        "notes": list(telemetry.notes),
+    }
 
 
 def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
@@ -127,8 +140,13 @@ def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
         samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
     except TelemetryTimeout as exc:
         pytest.fail(f"no tegrastats samples: {exc} (see test_tegrastats_runs)", pytrace=False)
-    measure("tegrastats.unparsed_lines", telemetry.bad_count, "lines", high=0,
-            fix="the parser does not understand this tegrastats: " + "; ".join(list(telemetry.bad_lines)[:2]))
+    measure(
+        "tegrastats.unparsed_lines",
+        telemetry.bad_count,
+        "lines",
+        high=0,
+        fix="the parser does not understand this tegrastats: " + "; ".join(list(telemetry.bad_lines)[:2]),
+    )
     parsed = [s.sample for s in samples]
     if all(p.gpu_load_percent is None and p.gpc_freqs_mhz for p in parsed):
         pytest.skip("this module's tegrastats prints GPU clocks only (GR3D_FREQ @[...], as on Thor): no GPU load")
@@ -151,8 +169,10 @@ def test_module_identified(device, telemetry, evidence):
         if samples:
             s = samples[-1].sample
             module = module_from_tegrastats(len(s.cpus), s.ram_total_mb, set(s.rails))
-            how = (f"tegrastats line ({len(s.cpus)} CPU cores, RAM {s.ram_total_mb} MB, rails "
-                   f"{', '.join(sorted(s.rails))})")
+            how = (
+                f"tegrastats line ({len(s.cpus)} CPU cores, RAM {s.ram_total_mb} MB, rails "
+                f"{', '.join(sorted(s.rails))})"
+            )
     evidence.data["module"] = module.name if module else None
     assert module is not None, (
         f"the Jetson module could not be identified: no known model in /proc/device-tree/model ({model!r}) and "
@@ -177,7 +197,7 @@ def test_nvidia_runtime_is_default_or_used_by_the_agent(docker_client, agent_con
     used = agent_container.runtime
     assert default == "nvidia" or used == "nvidia", (
         f"the engine's default runtime is {default!r} and {agent_container.name} was created with runtime "
-        f"{used!r}: the agent runs without the GPU. Fix: set \"default-runtime\": \"nvidia\" in "
+        f'{used!r}: the agent runs without the GPU. Fix: set "default-runtime": "nvidia" in '
         f"/etc/docker/daemon.json and restart docker, or `runtime: nvidia` for the service in the compose file"
     )
 

@@ -16,8 +16,7 @@ from jetson_hil.payloads import MISSING, embedding_vector, get_path
 
 pytestmark = [pytest.mark.jetson, pytest.mark.mqtt, pytest.mark.task3, pytest.mark.plan_a]
 
-RESTART = ("then recreate the services: `docker compose up -d --force-recreate vl_jepa embedding_guard scene "
-           "policy`")
+RESTART = "then recreate the services: `docker compose up -d --force-recreate vl_jepa embedding_guard scene policy`"
 CONSTANT_FRACTION_MAX = 0.5
 
 
@@ -45,8 +44,10 @@ def decoded(embeddings):
 
 def _need_messages(embeddings, profile):
     if not embeddings:
-        pytest.skip(f"no {profile.topics.embeddings} messages in the window (test_embeddings_arrive_within_the_window "
-                    "reports it)")
+        pytest.skip(
+            f"no {profile.topics.embeddings} messages in the window (test_embeddings_arrive_within_the_window "
+            "reports it)"
+        )
 
 
 def test_env_file_asks_for_the_gpu(env_file, profile):
@@ -67,10 +68,15 @@ def test_env_file_asks_for_fp16(env_file, profile):
 
 
 def test_embeddings_arrive_within_the_window(embeddings, mqtt_window, profile, measure, agent_container):
-    measure("embeddings.count", len(embeddings), "messages", low=1,
-            doc=f"messages on {profile.topics.embeddings} in the evidence window",
-            fix=f"no embeddings in {mqtt_window.seconds:g} s: vl_jepa ({agent_container.name}, "
-                f"{agent_container.status}) is not publishing; look at `docker logs {agent_container.name}`")
+    measure(
+        "embeddings.count",
+        len(embeddings),
+        "messages",
+        low=1,
+        doc=f"messages on {profile.topics.embeddings} in the evidence window",
+        fix=f"no embeddings in {mqtt_window.seconds:g} s: vl_jepa ({agent_container.name}, "
+        f"{agent_container.status}) is not publishing; look at `docker logs {agent_container.name}`",
+    )
 
 
 def test_payloads_are_json_objects(embeddings, profile):
@@ -82,7 +88,8 @@ def test_payloads_are_json_objects(embeddings, profile):
             bad.append(f"message {m.seq}: {problem}")
     assert not bad, (
         f"{len(bad)} of {len(embeddings)} {profile.topics.embeddings} payloads are not JSON objects: "
-        + "; ".join(bad[:3]) + ". Fix: the publisher must send one json.dumps(...) object per message"
+        + "; ".join(bad[:3])
+        + ". Fix: the publisher must send one json.dumps(...) object per message"
     )
 
 
@@ -99,7 +106,8 @@ def test_embedding_is_a_list_of_finite_numbers_of_the_expected_dim(decoded, embe
         elif len(value) != dim:
             bad.append(f"message {m.seq}: {path} has length {len(value)}, expected {dim}")
     assert not bad, (
-        f"{len(bad)} of {len(decoded)} embeddings are malformed: " + "; ".join(bad[:3])
+        f"{len(bad)} of {len(decoded)} embeddings are malformed: "
+        + "; ".join(bad[:3])
         + f". Fix: NaN/inf usually come from fp16 overflow (try VL_JEPA_FP16=0 to confirm); a wrong length means "
         f"the encoder differs from the profile's [expect] dim = {dim}"
     )
@@ -118,27 +126,54 @@ def test_embedding_values_are_sane(decoded, embeddings, profile, measure):
         norms.append(math.hypot(*vector))
     if not norms:
         pytest.skip("no embedding is a list of finite numbers (the shape check reports it)")
-    measure("embeddings.all_zero", zero, "messages", high=0,
-            fix="the encoder outputs all zeros: its weights did not load or its input is blank")
-    measure("embeddings.norm_min", min(norms), "", low=limits.norm_min, high=limits.norm_max,
-            fix="an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max")
-    measure("embeddings.norm_max", max(norms), "", low=limits.norm_min, high=limits.norm_max,
-            fix="an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max")
+    measure(
+        "embeddings.all_zero",
+        zero,
+        "messages",
+        high=0,
+        fix="the encoder outputs all zeros: its weights did not load or its input is blank",
+    )
+    measure(
+        "embeddings.norm_min",
+        min(norms),
+        "",
+        low=limits.norm_min,
+        high=limits.norm_max,
+        fix="an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max",
+    )
+    measure(
+        "embeddings.norm_max",
+        max(norms),
+        "",
+        low=limits.norm_min,
+        high=limits.norm_max,
+        fix="an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max",
+    )
 
 
 def test_embeddings_change_between_frames(summary, embeddings, profile, measure):
     _need_messages(embeddings, profile)
-    measure("embeddings.constant_fraction", summary.constant_fraction, "", high=CONSTANT_FRACTION_MAX,
-            doc="fraction of frames whose embedding equals the previous frame's",
-            fix="the encoder returns the same vector for different frames: a stuck camera or frame source, or a "
-                "model returning a constant (check the frames reach vl_jepa and the model weights)")
+    measure(
+        "embeddings.constant_fraction",
+        summary.constant_fraction,
+        "",
+        high=CONSTANT_FRACTION_MAX,
+        doc="fraction of frames whose embedding equals the previous frame's",
+        fix="the encoder returns the same vector for different frames: a stuck camera or frame source, or a "
+        "model returning a constant (check the frames reach vl_jepa and the model weights)",
+    )
 
 
 def test_embeddings_rate(summary, embeddings, mqtt_window, profile, measure):
-    measure("embeddings.rate_hz", summary.rate_hz, "Hz", low=profile.limits.min_rate_hz,
-            doc=f"messages on {profile.topics.embeddings} per second over the window",
-            fix=f"{len(embeddings)} messages in {mqtt_window.seconds:g} s: the encoder is too slow (on the CPU?) or "
-                f"stalls; compare infer_ms in the payloads and the GPU load")
+    measure(
+        "embeddings.rate_hz",
+        summary.rate_hz,
+        "Hz",
+        low=profile.limits.min_rate_hz,
+        doc=f"messages on {profile.topics.embeddings} per second over the window",
+        fix=f"{len(embeddings)} messages in {mqtt_window.seconds:g} s: the encoder is too slow (on the CPU?) or "
+        f"stalls; compare infer_ms in the payloads and the GPU load",
+    )
 
 
 def test_seq_increases_without_gaps(summary, embeddings, profile):
@@ -170,7 +205,8 @@ def test_metadata_says_cuda_and_fp16(decoded, embeddings, profile):
         if backend is not MISSING and backend != expect.backend:
             wrong.append(f"message {m.seq}: {f.backend}={backend!r}, expected {expect.backend!r}")
     assert not wrong, (
-        f"{len(wrong)} payload field(s) contradict the GPU path: " + "; ".join(wrong[:3])
+        f"{len(wrong)} payload field(s) contradict the GPU path: "
+        + "; ".join(wrong[:3])
         + f". Fix: vl_jepa fell back (CUDA unusable in the container, see Task 2) or runs with other settings "
         f"than {profile.compose.env_file} says; {RESTART}"
     )
@@ -182,10 +218,18 @@ def test_gpu_load_while_embeddings_flow(telemetry, telemetry_between, embeddings
     samples = telemetry_between(start, end)
     loads = gpu_loads(samples)
     if not samples:
-        pytest.fail(f"no tegrastats sample overlaps the embedding flow ({end - start:.1f} s): "
-                    f"{telemetry.error or 'tegrastats is not recording'} (see Task 1)", pytrace=False)
+        pytest.fail(
+            f"no tegrastats sample overlaps the embedding flow ({end - start:.1f} s): "
+            f"{telemetry.error or 'tegrastats is not recording'} (see Task 1)",
+            pytrace=False,
+        )
     mean = sum(loads) / len(loads) if loads else None
-    measure("gpu.gr3d_percent_during_embeddings", mean, "%", low=profile.limits.gr3d_min_percent,
-            doc=f"mean GR3D_FREQ over the {len(loads)} tegrastats samples that overlap the embedding flow",
-            fix=f"the GPU is idle while {len(embeddings)} embeddings were computed: they run on the CPU. Fix: "
-                f"VL_JEPA_DEVICE=cuda in {profile.compose.env_file} and CUDA working in the container (Task 2)")
+    measure(
+        "gpu.gr3d_percent_during_embeddings",
+        mean,
+        "%",
+        low=profile.limits.gr3d_min_percent,
+        doc=f"mean GR3D_FREQ over the {len(loads)} tegrastats samples that overlap the embedding flow",
+        fix=f"the GPU is idle while {len(embeddings)} embeddings were computed: they run on the CPU. Fix: "
+        f"VL_JEPA_DEVICE=cuda in {profile.compose.env_file} and CUDA working in the container (Task 2)",
+    )

@@ -32,10 +32,15 @@ def actuation(mqtt_window, profile):
 
 def test_understanding_arrives(understanding, mqtt_window, profile, measure):
     _, count = understanding
-    measure("understanding.count", count, "messages", low=1,
-            doc=f"messages on {profile.topics.understanding} in the evidence window",
-            fix=f"nothing on {profile.topics.understanding} in {mqtt_window.seconds:g} s: the scene agent is down "
-                f"or gets no embeddings; `docker compose ps` and `docker logs scene`")
+    measure(
+        "understanding.count",
+        count,
+        "messages",
+        low=1,
+        doc=f"messages on {profile.topics.understanding} in the evidence window",
+        fix=f"nothing on {profile.topics.understanding} in {mqtt_window.seconds:g} s: the scene agent is down "
+        f"or gets no embeddings; `docker compose ps` and `docker logs scene`",
+    )
 
 
 def test_understanding_carries_an_embeddings_block(understanding, mqtt_window, profile, measure):
@@ -58,15 +63,24 @@ def test_understanding_carries_an_embeddings_block(understanding, mqtt_window, p
         elif block.get("guard_state") == "error":
             bad.append(f"message {m.seq}: {path}.guard_state is 'error' (the guard cannot judge the embeddings)")
     usable = len(decoded) - len(bad)
-    guard_errors = [obj.get("error") for m in mqtt_window.on(profile.topics.guard)
-                    for obj in [m.decode()[0]] if isinstance(obj, dict) and obj.get("error")]
+    guard_errors = [
+        obj.get("error")
+        for m in mqtt_window.on(profile.topics.guard)
+        for obj in [m.decode()[0]]
+        if isinstance(obj, dict) and obj.get("error")
+    ]
     why = f" The guard says: {guard_errors[-1]!r}." if guard_errors else ""
-    measure("understanding.usable_embeddings_fraction", usable / count, "", low=MIN_USABLE_FRACTION,
-            doc=f"share of understanding messages whose {path} block has the expected dim and a working guard",
-            fix=f"{len(bad)} of {count} lack a usable embeddings block: " + "; ".join(bad[:3]) + f".{why} Fix: "
-                f"EMBEDDING_GUARD_DIM in {profile.compose.env_file} must equal the embeddings' dim "
-                f"({profile.expect.dim}) and the guard's centroids must be collected at it; scene must receive "
-                f"{profile.topics.embeddings}")
+    measure(
+        "understanding.usable_embeddings_fraction",
+        usable / count,
+        "",
+        low=MIN_USABLE_FRACTION,
+        doc=f"share of understanding messages whose {path} block has the expected dim and a working guard",
+        fix=f"{len(bad)} of {count} lack a usable embeddings block: " + "; ".join(bad[:3]) + f".{why} Fix: "
+        f"EMBEDDING_GUARD_DIM in {profile.compose.env_file} must equal the embeddings' dim "
+        f"({profile.expect.dim}) and the guard's centroids must be collected at it; scene must receive "
+        f"{profile.topics.embeddings}",
+    )
 
 
 def test_location_updates_keep_coming(understanding, mqtt_window, profile, measure):
@@ -75,9 +89,14 @@ def test_location_updates_keep_coming(understanding, mqtt_window, profile, measu
     times = [m.received_mono for m, obj in decoded if get_path(obj, path, None) is not None]
     edges = [mqtt_window.start, *times, mqtt_window.end]
     silence = max(b - a for a, b in zip(edges, edges[1:], strict=False))
-    measure("understanding.longest_silence_s", silence, "s", high=mqtt_window.seconds * MAX_SILENCE_FRACTION,
-            doc=f"longest time in the window without an understanding message carrying {path}",
-            fix=f"{len(times)} of {count} understanding messages carry {path}: scene stalls or stops locating")
+    measure(
+        "understanding.longest_silence_s",
+        silence,
+        "s",
+        high=mqtt_window.seconds * MAX_SILENCE_FRACTION,
+        doc=f"longest time in the window without an understanding message carrying {path}",
+        fix=f"{len(times)} of {count} understanding messages carry {path}: scene stalls or stops locating",
+    )
 
 
 def test_locations_do_not_flap(understanding, mqtt_window, profile, measure):
@@ -87,19 +106,28 @@ def test_locations_do_not_flap(understanding, mqtt_window, profile, measure):
     if len(pairs) < 2:
         pytest.skip("fewer than two location updates (test_location_updates_keep_coming reports it)")
     rate = changes_per_minute([v for _, v in pairs], [t for t, _ in pairs], window_s=mqtt_window.seconds)
-    measure("understanding.location_changes_per_min", rate, "/min",
-            high=profile.limits.max_location_changes_per_min,
-            doc=f"how often {profile.fields.location} changed, per minute of the window",
-            fix="the current location flaps: the location centroids are too close, or embeddings are noisy "
-                "(re-collect centroids, check the embeddings' dim matches EMBEDDING_GUARD_DIM)")
+    measure(
+        "understanding.location_changes_per_min",
+        rate,
+        "/min",
+        high=profile.limits.max_location_changes_per_min,
+        doc=f"how often {profile.fields.location} changed, per minute of the window",
+        fix="the current location flaps: the location centroids are too close, or embeddings are noisy "
+        "(re-collect centroids, check the embeddings' dim matches EMBEDDING_GUARD_DIM)",
+    )
 
 
 def test_actuation_results_arrive(actuation, mqtt_window, profile, measure):
     _, count = actuation
-    measure("actuation.count", count, "messages", low=1,
-            doc=f"messages on {profile.topics.actuation} in the evidence window",
-            fix=f"nothing on {profile.topics.actuation} in {mqtt_window.seconds:g} s: the policy agent is down or "
-                f"gets no understanding; `docker logs policy`")
+    measure(
+        "actuation.count",
+        count,
+        "messages",
+        low=1,
+        doc=f"messages on {profile.topics.actuation} in the evidence window",
+        fix=f"nothing on {profile.topics.actuation} in {mqtt_window.seconds:g} s: the policy agent is down or "
+        f"gets no understanding; `docker logs policy`",
+    )
 
 
 def test_actuation_reports_success(actuation, profile, measure):
@@ -107,22 +135,34 @@ def test_actuation_reports_success(actuation, profile, measure):
     if not count:
         pytest.skip("no actuation results (test_actuation_results_arrive reports it)")
     oks = [get_path(obj, profile.fields.act_ok, None) for _, obj in decoded]
-    errors = [str(get_path(obj, "error", "")) for _, obj in decoded if get_path(obj, profile.fields.act_ok, None)
-              is not True]
+    errors = [
+        str(get_path(obj, "error", "")) for _, obj in decoded if get_path(obj, profile.fields.act_ok, None) is not True
+    ]
     fraction = sum(1 for ok in oks if ok is True) / count
-    measure("actuation.success_fraction", fraction, "", low=profile.limits.min_actuation_success,
-            doc=f"fraction of {profile.topics.actuation} messages with {profile.fields.act_ok} true",
-            fix="actuation fails" + (f": {errors[0]}" if errors and errors[0] else "")
-                + "; look at `docker logs policy` and the actuator it drives")
+    measure(
+        "actuation.success_fraction",
+        fraction,
+        "",
+        low=profile.limits.min_actuation_success,
+        doc=f"fraction of {profile.topics.actuation} messages with {profile.fields.act_ok} true",
+        fix="actuation fails"
+        + (f": {errors[0]}" if errors and errors[0] else "")
+        + "; look at `docker logs policy` and the actuator it drives",
+    )
 
 
 def test_gpu_active(telemetry_between, mqtt_window, profile, measure):
     if profile.expect.device == "cpu":
-        pytest.skip("the profile expects the CPU path ([expect] device = \"cpu\"): no GPU load expected")
+        pytest.skip('the profile expects the CPU path ([expect] device = "cpu"): no GPU load expected')
     samples = telemetry_between(mqtt_window.start, mqtt_window.end)
     loads = gpu_loads(samples)
     mean = sum(loads) / len(loads) if loads else None
-    measure("gpu.gr3d_percent_window", mean, "%", low=profile.limits.gr3d_min_percent,
-            doc=f"mean GR3D_FREQ over the {len(loads)} tegrastats samples of the evidence window",
-            fix="the GPU is idle during the window: the embeddings are not computed on the GPU (Tasks 2-3), or "
-                "tegrastats is not recording (Task 1)")
+    measure(
+        "gpu.gr3d_percent_window",
+        mean,
+        "%",
+        low=profile.limits.gr3d_min_percent,
+        doc=f"mean GR3D_FREQ over the {len(loads)} tegrastats samples of the evidence window",
+        fix="the GPU is idle during the window: the embeddings are not computed on the GPU (Tasks 2-3), or "
+        "tegrastats is not recording (Task 1)",
+    )

@@ -55,8 +55,10 @@ def _tensorrt(path):
     with open(path, "rb") as f:
         engine = runtime.deserialize_cuda_engine(f.read())
     if engine is None:
-        raise RuntimeError("deserialize_cuda_engine returned None: the engine was built for another TensorRT "
-                           "version or GPU, or the file is not a TensorRT engine")
+        raise RuntimeError(
+            "deserialize_cuda_engine returned None: the engine was built for another TensorRT "
+            "version or GPU, or the file is not a TensorRT engine"
+        )
     inputs, outputs = [], []
     if hasattr(engine, "num_io_tensors"):
         _emit("api", "name")
@@ -86,7 +88,7 @@ def _tensorrt(path):
 
 def _onnx_type(name):
     """'tensor(float16)' -> 'float16'."""
-    return name[len("tensor("):-1] if name.startswith("tensor(") and name.endswith(")") else name
+    return name[len("tensor(") : -1] if name.startswith("tensor(") and name.endswith(")") else name
 
 
 def _onnxruntime(path):
@@ -103,8 +105,8 @@ def _onnxruntime(path):
         inputs.append((arg.name, shape, _onnx_type(arg.type)))
         feeds[arg.name] = np.zeros(shape, dtype=types.get(arg.type, np.float32))
     results = session.run(None, feeds)
-    outputs = [(arg.name, list(value.shape), _onnx_type(arg.type))
-               for arg, value in zip(session.get_outputs(), results)]  # noqa: B905 - Python 3.6
+    pairs = zip(session.get_outputs(), results)  # noqa: B905 - strict= needs Python 3.10; this runs on 3.6+
+    outputs = [(arg.name, list(value.shape), _onnx_type(arg.type)) for arg, value in pairs]
     return inputs, outputs
 
 
