@@ -74,10 +74,25 @@ class ContainerUnavailable(DeviceFactError):
         self.status = status
         self.texts = texts
         self.breakage_key = f"container {container} not running"
+        last = last_log_line(texts[0]) if texts else ""
+        said = f"; its log ends with {last!r}" if last else ""
         super().__init__(
-            f"container {container} is {status}, not running. Fix: `docker compose up -d` in the agents' project; "
-            f"if it stops again, its log says why"
+            f"container {container} is {status}, not running{said}. Fix: `docker compose up -d` in the agents' "
+            f"project; if it stops again, its log says why"
         )
+
+
+def last_log_line(log: str, limit: int = 200) -> str:
+    """The last non-empty line of a `docker logs --timestamps` tail, without Docker's timestamp.
+
+    >>> last_log_line("2026-11-29T23:14:12.900Z vl_jepa: started\\n2026-11-29T23:14:13.1Z error: bad size\\n\\n")
+    'error: bad size'
+    """
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    line = re.sub(r"^\d{4}-\d\d-\d\dT[\d:.]+Z\s+", "", lines[-1])
+    return line[:limit] + ("..." if len(line) > limit else "")
 
 
 @dataclass(frozen=True)

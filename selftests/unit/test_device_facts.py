@@ -221,3 +221,15 @@ def test_runner_without_exit_status_is_reported():
     facts = DeviceFacts(lambda command: object())
     with pytest.raises(DeviceFactError, match="without an exit status"):
         facts.run("true")
+
+
+def test_container_unavailable_names_status_and_last_log_line():
+    log = (
+        "2026-11-29T23:41:47.525871Z 2026-11-29T23:41:47.525Z vl_jepa: starting\n"
+        "2026-11-29T23:41:47.526871Z 2026-11-29T23:41:47.526Z vl_jepa: invalid VL_JEPA_INPUT_SIZE='224px'\n"
+    )
+    exc = device.ContainerUnavailable("vl_jepa_agent", "restarting", (log,))
+    assert "container vl_jepa_agent is restarting, not running" in str(exc)
+    assert "its log ends with \"2026-11-29T23:41:47.526Z vl_jepa: invalid VL_JEPA_INPUT_SIZE='224px'\"" in str(exc)
+    assert exc.breakage_key == device.ContainerUnavailable("vl_jepa_agent", "exited").breakage_key
+    assert device.last_log_line("") == ""
