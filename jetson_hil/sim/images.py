@@ -23,17 +23,33 @@ from .paths import PACKAGE_DIR, state_root
 DEVICE_HOST_IMAGE = "jetson-hil/device-host:1"
 BUSYBOX_APPLETS = ("sh", "sed", "tr", "echo", "printf", "cat", "mkdir", "ls", "cp", "rm", "mv", "grep", "env")
 ARCHES = {32: "sm_53 sm_62 sm_72", 34: "sm_72 sm_87", 35: "sm_72 sm_87", 36: "sm_87", 38: "sm_87 sm_110"}
+# torch.__version__ of NVIDIA's Jetson wheels in those images (facts section 6: `.nvYY.MM` local versions).
+JETSON_TORCH = {32: "1.10.0", 34: "1.12.0a0+2c916ef.nv22.3", 35: "2.0.0+nv23.05",
+                36: "2.5.0a0+872d972e41.nv24.08", 38: "2.5.0a0+872d972e41.nv24.08"}
 
 
 def base_tags() -> list[str]:
     return sorted({*PYTORCH_IMAGES.values(), PYTORCH_IMAGE_R36_EARLY, *L4T_BASE_IMAGES})
 
 
+def _nearest_stack(release):
+    """The release's compute stack, else the closest known one of the same L4T major (e.g. 36.2 -> 36.3)."""
+    exact = l4t.stack_for(release)
+    if exact and exact.cuda:
+        return exact
+    known = sorted((l4t.parse_version(v), row) for row in l4t.COMPUTE_STACKS for v in row.l4t
+                   if not v.endswith(".x") and row.cuda and l4t.parse_version(v).major == release.major)
+    if not known:
+        return exact
+    below = [row for v, row in known if v <= release]
+    return below[-1] if below else known[0][1]
+
+
 def image_facts(tag: str) -> dict[str, str]:
     """What torch in the image with this tag is built for, as the tag and the L4T tables say."""
     ref = l4t.parse_image_ref(tag)
     release = ref.l4t
-    stack = l4t.stack_for(release) if release else None
+    stack = _nearest_stack(release) if release else None
     cuda = ref.cuda or (stack.cuda if stack and stack.cuda else "")
     cuda = ".".join(cuda.split(".")[:2])
     cudnn = ""
@@ -43,11 +59,14 @@ def image_facts(tag: str) -> dict[str, str]:
             str(parts[0] * 1000 + parts[1] * 100 + parts[2])
     if "l4t-base" in ref.repository:
         cudnn = ""
+    major = release.major if release else 36
+    torch_version = f"{ref.torch}.0" if ref.torch and ref.repository.endswith("/pytorch") else JETSON_TORCH.get(major)
     return {
+        "TORCH_VERSION": torch_version or JETSON_TORCH[36],
         "IMAGE_L4T": str(release) if release else "",
         "TORCH_CUDA": cuda,
         "TORCH_CUDNN": cudnn,
-        "TORCH_ARCH_LIST": ARCHES.get(release.major if release else 36, "sm_87"),
+        "TORCH_ARCH_LIST": ARCHES.get(major, "sm_87"),
     }
 
 
