@@ -6,6 +6,7 @@ fixtures.breakage  labgrid-style breakage: the first test that meets a broken li
 fixtures.rig       links (host, device, docker_client, agent_container, mqtt_recorder, telemetry), background
                    probes
 fixtures.plan      the runbook path (plan) and the project files the later tasks read
+fixtures.gpu_use   GPU-use evidence: the agent's own processes among the GPU's users
 """
 
 pytest_plugins: list[str] = [
@@ -14,4 +15,6 @@ pytest_plugins: list[str] = [
     "fixtures.breakage",
     "fixtures.rig",
     "fixtures.plan",
+    "fixtures.report",
+    "fixtures.gpu_use",
 ]

@@ -233,3 +233,15 @@ def test_gpu_load_while_embeddings_flow(telemetry, telemetry_between, embeddings
         fix=f"the GPU is idle while {len(embeddings)} embeddings were computed: they run on the CPU. Fix: "
         f"VL_JEPA_DEVICE=cuda in {profile.compose.env_file} and CUDA working in the container (Task 2)",
     )
+
+
+def test_agent_process_computes_on_the_gpu(gpu_use_evidence, embeddings, summary, profile, attach):
+    """The agent's own processes are among the GPU's users and spent GPU time: holds however fast the GPU."""
+    _need_messages(embeddings, profile)
+    claimed = summary.devices.most_common(1)[0][0] if summary.devices else None
+    use = gpu_use_evidence(embeddings[0].received_mono, embeddings[-1].received_mono, claimed)
+    attach("gpu-use", use.reason)
+    assert use.agent_on_gpu, (
+        f"{use.reason}. Fix: VL_JEPA_DEVICE=cuda in {profile.compose.env_file} and CUDA working in the container "
+        "(Task 2); a GPU load from another process does not count"
+    )

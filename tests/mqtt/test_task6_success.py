@@ -166,3 +166,15 @@ def test_gpu_active(telemetry_between, mqtt_window, profile, measure):
         fix="the GPU is idle during the window: the embeddings are not computed on the GPU (Tasks 2-3), or "
         "tegrastats is not recording (Task 1)",
     )
+
+
+def test_agent_still_computes_on_the_gpu(gpu_use_evidence, mqtt_window, profile, attach):
+    """At the end of the run the embeddings still come from the agent's work on the GPU, not another load's."""
+    if profile.expect.device == "cpu":
+        pytest.skip('the profile expects the CPU path ([expect] device = "cpu"): no GPU use expected')
+    use = gpu_use_evidence(mqtt_window.start, mqtt_window.end, None)
+    attach("gpu-use", use.reason)
+    assert use.agent_on_gpu, (
+        f"{use.reason}. Fix: VL_JEPA_DEVICE=cuda in {profile.compose.env_file} and CUDA working in the container "
+        "(Tasks 2-3)"
+    )
