@@ -77,5 +77,6 @@ def test_gr3d_follows_the_agent_device(sim):
 
 @pytest.mark.parametrize("verb", ["up", "down", "status", "fault"])
 def test_every_verb_has_help(verb):
-    out = subprocess.run([sys.executable, "-m", "jetson_hil.cli", "sim", verb, "--help"], capture_output=True, text=True)
+    cmd = [sys.executable, "-m", "jetson_hil.cli", "sim", verb, "--help"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0 and "usage:" in out.stdout
