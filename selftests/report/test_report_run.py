@@ -1,0 +1,147 @@
+"""The report of whole runs, in a subprocess as a user runs them: the acceptance suite against the healthy
+simulator (`pytest -m jetson --report-dir ... --attach-doc device:...`), and a tiny failing session that
+shows how a failure reads (diagnosis first, then its attachments)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from report_schema import errors
+
+from jetson_hil.profile import load_profile
+from jetson_hil.report.doc import BEGIN, END
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = json.loads((ROOT / "docs" / "summary-schema.json").read_text())
+FILES = ("report.html", "summary.json", "junit.xml", "telemetry.json", "telemetry.png", "latency.png")
+SECTIONS = ("device", "services", "env", "plan", "tasks", "measurements", "plots")
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+
+
+def _pytest(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:randomly", "-q", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture(scope="module")
+def healthy_run(sim, tmp_path_factory):
+    """One suite run on the healthy shared simulator, its design doc a copy inside the sim's project."""
+    if sim.faults:
+        pytest.skip(f"the simulated device {sim.name!r} has faults set ({', '.join(sim.faults)}): not healthy")
+    profile = load_profile(sim.root / "device.toml")
+    original = Path(profile.compose.design_doc_path)
+    doc = original.with_name(f"jetson-hil-selftest-{os.getpid()}.md")
+    doc.write_bytes(original.read_bytes() + b"\nKeep this paragraph.\n")
+    before = doc.read_bytes()
+    out = tmp_path_factory.mktemp("healthy") / "rep"
+    proc = _pytest(
+        "-m", "jetson", "--device", f"sim:{sim.name}", "--report-dir", str(out), "--attach-doc", f"device:{doc}"
+    )
+    yield out, proc, doc, before
+    for p in (doc, doc.with_name(doc.name + ".bak")):
+        p.unlink(missing_ok=True)
+
+
+def test_report_dir_holds_every_file(healthy_run):
+    out, proc, _, _ = healthy_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    missing = [f for f in FILES if not (out / f).is_file()]
+    assert not missing, f"missing in {out}: {missing}; has {sorted(p.name for p in out.iterdir())}"
+    assert len(list(ET.parse(out / "junit.xml").getroot().iter("testcase"))) >= 35
+
+
+def test_summary_validates_and_tells_the_run(healthy_run):
+    out = healthy_run[0]
+    doc = json.loads((out / "summary.json").read_text())
+    assert errors(doc, SCHEMA) == []
+    assert doc["run"]["verdict"] == "passed" and doc["run"]["exit_status"] == 0
+    assert {t: v["verdict"] for t, v in doc["tasks"].items()} == {
+        **{f"task{i}": "passed" for i in (1, 2, 3, 4, 6)},
+        "task5": "skipped",
+    }
+    assert doc["plan"]["path"].startswith("plan_a")
+    assert doc["latency_ms"]["count"] > 0 and doc["measurements"]
+    assert doc["device"]["l4t"] and doc["device"]["compute_stack"]["cuda"]
+    assert any(c["service"] == "vl_jepa" and c["image_id"].startswith("sha256:") for c in doc["device"]["containers"])
+    telemetry = json.loads((out / "telemetry.json").read_text())
+    assert len(telemetry["t"]) == doc["telemetry"]["samples"] > 0
+
+
+def test_page_shows_the_sections_above_the_table(healthy_run):
+    page = (healthy_run[0] / "report.html").read_text()
+    assert len(page.encode()) < MAX_PAGE_BYTES
+    positions = [page.find(f'id="jetson-hil-{s}"') for s in SECTIONS]
+    assert -1 not in positions, dict(zip(SECTIONS, positions, strict=True))
+    assert max(positions) < page.find('id="results-table"')
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == 2
+    assert "<link" not in page.split("</head>")[0] or "stylesheet" not in page.split("</head>")[0]
+
+
+def test_design_doc_on_the_device_gets_the_section(healthy_run):
+    out, _, doc, before = healthy_run
+    after = doc.read_bytes()
+    assert after.startswith(before) and after.count(BEGIN.encode()) == 1 and after.count(END.encode()) == 1
+    assert doc.with_name(doc.name + ".bak").read_bytes() == before
+    text = after.decode()
+    assert str(out / "report.html") in text and "| task3 | passed |" in text and "plan_a" in text
+
+
+FAILING = """
+def test_broken(attach):
+    attach("container log tail", "RuntimeError: CUDA driver version is insufficient for CUDA runtime version")
+    raise AssertionError("embeddings computed on cpu\\nLikely cause: the agent has no GPU. Fix: set runtime: nvidia")
+
+
+def test_fine():
+    pass
+"""
+
+
+def test_failure_reads_diagnosis_then_attachments(tmp_path):
+    (tmp_path / "test_failing.py").write_text(FAILING)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    out = tmp_path / "reports" / "run1"
+    proc = _pytest(
+        "-c",
+        str(tmp_path / "pytest.ini"),
+        "--rootdir",
+        str(tmp_path),
+        "-p",
+        "fixtures.evidence",
+        "-p",
+        "fixtures.report",
+        "--report-dir",
+        str(out),
+        str(tmp_path / "test_failing.py"),
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "reports" / "latest").resolve() == out.resolve()
+    assert {f for f in ("report.html", "summary.json", "junit.xml") if (out / f).is_file()} == {
+        "report.html",
+        "summary.json",
+        "junit.xml",
+    }
+    doc = json.loads((out / "summary.json").read_text())
+    assert errors(doc, SCHEMA) == []
+    broken = next(t for t in doc["tests"] if t["nodeid"].endswith("test_broken"))
+    assert broken["outcome"] == "failed"
+    assert broken["diagnosis"] == ["Likely cause: the agent has no GPU. Fix: set runtime: nvidia"]
+    page = (out / "report.html").read_text()
+    assert 'id="jetson-hil-failures"' in page
+    diagnosis = page.find("jetson-hil-diagnosis")
+    attachment = page.find("CUDA driver version is insufficient")
+    assert -1 < diagnosis < attachment, (diagnosis, attachment)
