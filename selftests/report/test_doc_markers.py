@@ -81,3 +81,13 @@ def test_attach_doc_local_backup_and_idempotent(tmp_path):
     second = path.read_bytes()
     assert b"r2" in second and b"20260101T000000Z" not in second
     assert second.startswith(original) and (tmp_path / "design.md.bak").read_bytes() == first
+
+
+def test_attach_doc_leaves_a_doc_with_broken_markers_alone(tmp_path):
+    path = tmp_path / "design.md"
+    path.write_text(f"# Design\n{BEGIN}\nno end marker\n")
+    state = ReportState(directory=tmp_path / "rep", run_id="r1", summary=SUMMARY)
+    with pytest.raises(MarkerError):
+        attach_doc(str(path), None, state)
+    assert path.read_text() == f"# Design\n{BEGIN}\nno end marker\n"
+    assert not (tmp_path / "design.md.bak").exists()
