@@ -1,0 +1,503 @@
+"""The fault matrix: for every simulator fault, which acceptance checks must fail and what they must say.
+
+One source of truth for `selftests/meta/` (which runs the acceptance suite under each fault and compares),
+`bench/fault_matrix.py` and the generated `docs/fault-matrix.md` and `docs/faults.md`
+(`python -m jetson_hil.faultmatrix --write-docs`; `--check` exits 1 when either is out of date).
+
+A row's `expected` maps each test id that must fail (exactly as pytest prints it) to a short, distinctive
+text its failure message must contain: the diagnosis (cause or fix), not a number. Every test not in
+`expected` must pass or skip with a stated reason. Expectations were taken from real runs of the suite
+against the simulator at the matrix's window (`WINDOW_S`), keeping only effects seen on every run.
+
+`any_of` names checks of which at least one must fail (each one that fails with its text), where a race
+between the fault and the check decides which one sees it first. `tolerated` lists knock-on failures that
+a fault causes on some runs and not others (timing of a recreated container against the evidence window);
+they are allowed, never required, and each says why.
+Keep it short: a check that only sometimes fails under its own fault is not proven by that fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jetson_hil.sim.faults import FAULTS
+
+PLAN_A = "plan_a"  # the pytorch simulator (Plan A success path: Task 3 runs, Task 5 skips)
+PLAN_B = "plan_b"  # the tensorrt simulator (Plan B: Task 5 runs, Task 3 skips)
+SCENARIOS = {
+    PLAN_A: {"backend": "pytorch", "encoder": "tiny"},
+    PLAN_B: {"backend": "tensorrt", "encoder": "tiny"},
+}
+WINDOW_S = 6.0  # the evidence window the matrix runs the suite with (`--window`)
+# The acceptance suite the matrix proves (tests/perf measures against baselines; it is not a pass/fail check).
+ACCEPTANCE_PATHS = ("tests/host", "tests/container", "tests/mqtt")
+
+_T1 = "tests/host/test_task1_gpu_diag.py::"
+_T2 = "tests/container/test_task2_container_cuda.py::"
+_T3 = "tests/mqtt/test_task3_gpu_embeddings.py::"
+_T4 = "tests/container/test_task4_image_alignment.py::"
+_T5 = "tests/container/test_task5_tensorrt.py::"
+_T6 = "tests/mqtt/test_task6_success.py::"
+
+MATMUL = _T2 + "test_gpu_computes_correctly[cuda_matmul_ok-an fp32 matmul on the GPU equals the CPU's]"
+FP16 = _T2 + "test_gpu_computes_correctly[cuda_fp16_ok-an fp16 matmul on the GPU is close to the CPU's]"
+CONV = _T2 + "test_gpu_computes_correctly[cudnn_conv_ok-a cuDNN Conv2d forward on the GPU equals the CPU's]"
+GPU_IDLE = "the GPU is idle during the window"
+GPU_UNUSED = "CUDA working in the container"  # the fix test_agent_*_on_the_gpu names when vl_jepa computes elsewhere
+STILL_ON_GPU = _T6 + "test_agent_still_computes_on_the_gpu"
+
+
+@dataclass(frozen=True)
+class Row:
+    fault: str
+    scenario: str
+    expected: dict[str, str]  # test id -> text its failure message must contain
+    # at least one of these must fail, each one that fails with its text: the checks a race decides between
+    # (a crash-looping container is seen "restarting" by the first check, or "running" and then restarted)
+    any_of: dict[str, str] = field(default_factory=dict)
+    tolerated: dict[str, str] = field(default_factory=dict)  # test id -> why it may also fail
+    note: str = ""
+
+
+ROWS: tuple[Row, ...] = (
+    # --- config faults (Plan A) ---
+    Row(
+        "config_cpu",
+        PLAN_A,
+        {
+            _T3 + "test_env_file_asks_for_the_gpu": "VL_JEPA_DEVICE is 'cpu'",
+            _T3 + "test_metadata_says_cuda_and_fp16": "device='cpu', expected 'cuda'",
+            _T3 + "test_gpu_load_while_embeddings_flow": "they run on the CPU",
+            _T3 + "test_agent_process_computes_on_the_gpu": GPU_UNUSED,
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "fp16_off",
+        PLAN_A,
+        {
+            _T3 + "test_env_file_asks_for_fp16": "VL_JEPA_FP16 is '0'",
+            _T3 + "test_metadata_says_cuda_and_fp16": "dtype='float32', expected float16",
+        },
+    ),
+    Row(
+        "wrong_dim",
+        PLAN_A,
+        {
+            _T6 + "test_understanding_carries_an_embeddings_block": "guard_state is 'error'",
+        },
+    ),
+    Row(
+        "l4t_mismatch",
+        PLAN_A,
+        {
+            _T2 + "test_cuda_is_available": "L4T major release differs from the host's",
+            _T4 + "test_dockerfile_base_image_targets_the_host_l4t": "an R36 host needs an R36 container",
+            _T4 + "test_running_image_targets_the_host_l4t": "built for L4T 35.2.1",
+            _T4 + "test_torch_cuda_matches_the_host_cuda": "a CUDA 11 build cannot run on the host's CUDA 12 driver",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "cuda_driver_insufficient",
+        PLAN_A,
+        {
+            _T2 + "test_cuda_is_available": "newer than the host's L4T driver supports",
+            _T4 + "test_torch_cuda_matches_the_host_cuda": "error 35",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "requirements_override_torch",
+        PLAN_A,
+        {
+            _T2 + "test_cuda_is_available": "torch is a CPU-only wheel",
+            _T2 + "test_torch_reports_its_cuda_version": "torch.version.cuda is None",
+            _T2 + "test_cudnn_is_available": "no cuDNN for torch",
+            _T4 + "test_torch_is_a_cuda_build": "is a CPU-only build",
+            _T4 + "test_requirements_keep_the_jetson_torch": "installs torch from PyPI",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "cpu_only_torch",
+        PLAN_A,
+        {
+            _T2 + "test_cuda_is_available": "torch is a CPU-only wheel",
+            _T2 + "test_torch_reports_its_cuda_version": "torch.version.cuda is None",
+            _T2 + "test_cudnn_is_available": "no cuDNN for torch",
+            _T4 + "test_torch_is_a_cuda_build": "is a CPU-only build",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "no_kernel_image",
+        PLAN_A,
+        {
+            _T2 + "test_gpu_device_is_named": "no kernel image",
+            MATMUL: "no kernel image is available",
+            FP16: "no kernel image is available",
+            CONV: "no kernel image is available",
+            _T4 + "test_requirements_keep_the_jetson_torch": "installs torch from PyPI",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "libcudnn_missing",
+        PLAN_A,
+        {
+            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+        any_of={
+            _T2 + "test_agent_container_is_running": "libcudnn.so.9",
+            _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
+            _T2 + "test_agent_sees_the_gpu_device_nodes": "cuDNN is missing from the image",
+        },
+    ),
+    Row(
+        "no_nvidia_runtime",
+        PLAN_A,
+        {
+            _T2 + "test_agent_uses_the_nvidia_runtime": "runtime 'runc'",
+            _T2 + "test_agent_sees_the_gpu_device_nodes": "has no /dev/nvmap",
+            _T2 + "test_cuda_is_available": "Tegra GPU device nodes are not in the container",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "container_crashloop",
+        PLAN_A,
+        {
+            _T6 + "test_understanding_carries_an_embeddings_block": "no embedding has reached scene",
+            _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
+            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+        any_of={
+            _T2 + "test_agent_container_is_running": "VL_JEPA_INPUT_SIZE",
+            _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
+            _T2 + "test_agent_sees_the_gpu_device_nodes": "is restarting, not running",
+        },
+    ),
+    # --- gpu fault ---
+    Row(
+        "cublas_alloc_failed",
+        PLAN_A,
+        {
+            MATMUL: "CUBLAS_STATUS_ALLOC_FAILED",
+            FP16: "CUBLAS_STATUS_ALLOC_FAILED",
+            CONV: "CUBLAS_STATUS_ALLOC_FAILED",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    # --- device faults ---
+    Row(
+        "broker_down",
+        PLAN_A,
+        {
+            _T3 + "test_embeddings_arrive_within_the_window": "MQTT broker 127.0.0.1",
+        },
+        note="the broker is the session's MQTT transport: the first MQTT check fails, every later one skips naming it",
+    ),
+    Row(
+        "jetpack_package_missing",
+        PLAN_A,
+        {
+            _T1 + "test_jetpack_packages_present[nvidia-jetpack]": "sudo apt install nvidia-jetpack",
+        },
+    ),
+    # --- agent faults (read live by the agents) ---
+    Row(
+        "nan_embeddings",
+        PLAN_A,
+        {
+            _T3 + "test_embedding_is_a_list_of_finite_numbers_of_the_expected_dim": "not finite numbers",
+            _T6 + "test_understanding_carries_an_embeddings_block": "guard_state is 'error'",
+        },
+    ),
+    Row(
+        "constant_embeddings",
+        PLAN_A,
+        {
+            _T3 + "test_embeddings_change_between_frames": "the encoder returns the same vector",
+        },
+    ),
+    Row(
+        "stalled_publisher",
+        PLAN_A,
+        {
+            _T3 + "test_embeddings_arrive_within_the_window": "is not publishing",
+            _T3 + "test_embeddings_rate": "embeddings.rate_hz = 0.00 Hz",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "slow_rate",
+        PLAN_A,
+        {
+            _T3 + "test_embeddings_rate": "the encoder is too slow",
+            _T3 + "test_gpu_load_while_embeddings_flow": "the GPU is idle while",
+            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+    ),
+    Row(
+        "malformed_payload",
+        PLAN_A,
+        {
+            _T3 + "test_payloads_are_json_objects": "payload is invalid JSON",
+        },
+    ),
+    Row(
+        "flapping_locations",
+        PLAN_A,
+        {
+            _T6 + "test_locations_do_not_flap": "the current location flaps",
+        },
+    ),
+    Row(
+        "no_actuation",
+        PLAN_A,
+        {
+            _T6 + "test_actuation_results_arrive": "nothing on act/result",
+        },
+    ),
+    Row(
+        "actuation_failures",
+        PLAN_A,
+        {
+            _T6 + "test_actuation_reports_success": "actuator timeout",
+        },
+    ),
+    # --- Plan B (tensorrt simulator) ---
+    Row(
+        "missing_engine",
+        PLAN_B,
+        {
+            _T5 + "test_engine_file_present_in_the_container": "the engine was never built",
+            _T5 + "test_engine_loads": "rebuild it on this device with trtexec",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "engine_input_mismatch",
+        PLAN_B,
+        {
+            _T5 + "test_engine_input_size_matches_the_env": "VL_JEPA_INPUT_SIZE=256",
+            _T5 + "test_engine_output_dim_matches_live_embeddings": "vl_jepa is not publishing",
+            _T6 + "test_understanding_carries_an_embeddings_block": "no embedding has reached scene",
+            _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "stale_centroids",
+        PLAN_B,
+        {
+            _T5 + "test_centroids_exist_at_the_engine_dim": "they were collected with the old encoder",
+            _T6 + "test_understanding_carries_an_embeddings_block": "centroid dim 768 != EMBEDDING_GUARD_DIM 384",
+        },
+    ),
+)
+
+MATRIX: dict[str, Row] = {row.fault: row for row in ROWS}
+
+
+def rows_for(scenario: str) -> list[Row]:
+    return [row for row in ROWS if row.scenario == scenario]
+
+
+def covered(scenario: str | None = None) -> dict[str, list[str]]:
+    """Test id -> the faults expected to fail it (in one scenario, or in all)."""
+    out: dict[str, list[str]] = {}
+    for row in ROWS:
+        if scenario is None or row.scenario == scenario:
+            for test_id in row.expected:
+                out.setdefault(test_id, []).append(row.fault)
+    return out
+
+
+# ---------------------------------------------------------------- docs
+
+REPO = Path(__file__).resolve().parents[1]
+MATRIX_DOC = REPO / "docs" / "fault-matrix.md"
+FAULTS_DOC = REPO / "docs" / "faults.md"
+_GENERATED = (
+    "<!-- generated by `python -m jetson_hil.faultmatrix --write-docs` from jetson_hil/faultmatrix.py "
+    "and jetson_hil/sim/faults.py; do not edit -->"
+)
+
+HOW_BY_KIND = {
+    "config": "edits the device's project files as a person would (config/jetson.env, the Dockerfile, "
+    "requirements.txt or docker-compose.yml), then rebuilds the vl_jepa image when the Dockerfile or "
+    "requirements changed and recreates the services (`docker-compose up -d --force-recreate`); "
+    "clearing puts the pristine files back and rebuilds/recreates the same way",
+    "gpu": "the simulated GPU driver's state (`/run/jetson-sim/gpu/device.json`) lists the fault and vl_jepa is "
+    "recreated, so CUDA calls in the container fail as the real driver's would",
+    "device": "changed on the device host with its own tools (files moved aside, `docker-compose stop`, "
+    "`dpkg -r`), and the affected service restarted",
+    "agent": "written to the agents' live-fault file (`/run/jetson-sim/faults`), re-read by the agents while "
+    "they run: no restart",
+}
+HOW = {
+    "config_cpu": "`VL_JEPA_DEVICE=cpu` in config/jetson.env",
+    "fp16_off": "`VL_JEPA_FP16=0` in config/jetson.env",
+    "wrong_dim": "`EMBEDDING_GUARD_DIM` doubled in config/jetson.env",
+    "l4t_mismatch": "the Dockerfile's `FROM` becomes `nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3`",
+    "cuda_driver_insufficient": "the Dockerfile's `FROM` becomes `dustynv/pytorch:2.8-r36.4.4-cu128-24.04`",
+    "requirements_override_torch": "`torch>=2.0` appended to requirements.txt",
+    "cpu_only_torch": "a `pip3 install torch` line added to the Dockerfile after the requirements install",
+    "no_kernel_image": "`torch==2.5.1+cu124` appended to requirements.txt",
+    "libcudnn_missing": "the Dockerfile's `FROM` becomes `nvcr.io/nvidia/l4t-base:r36.4.0`",
+    "no_nvidia_runtime": "`runtime: runc` for vl_jepa in docker-compose.yml",
+    "container_crashloop": "`VL_JEPA_INPUT_SIZE=224px` in config/jetson.env",
+    "engine_input_mismatch": "`VL_JEPA_INPUT_SIZE=256` in config/jetson.env",
+    "missing_engine": "the engine file is moved aside; vl_jepa restarted",
+    "stale_centroids": "centroids.json replaced by 768-d SigLIP centroids; embedding_guard restarted",
+    "broker_down": "`docker-compose stop mosquitto` on the device",
+    "jetpack_package_missing": "`dpkg -r --force-depends nvidia-jetpack` on the device",
+}
+
+# The error text the real failure prints (jetson_hil.diagnosis signatures, the issues the faults cite).
+ERROR_TEXT = {
+    "no_nvidia_runtime": "NvRmMemInitNvmap failed with No such file or directory / 356: Memory Manager Not supported",
+    "cuda_driver_insufficient": "cudaGetDeviceCount returned 35: CUDA driver version is insufficient for CUDA "
+    "runtime version",
+    "no_kernel_image": "CUDA error: no kernel image is available for execution on the device",
+    "cublas_alloc_failed": "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+    "libcudnn_missing": "ImportError: libcudnn.so.9: cannot open shared object file: No such file or directory",
+    "cpu_only_torch": "torch.version.cuda is None; torch.cuda.is_available() is False",
+    "requirements_override_torch": "torch.version.cuda is None; torch.cuda.is_available() is False",
+    "l4t_mismatch": "torch.cuda.is_available() is False (CUDA 11.4 torch on the R36 host's CUDA 12 driver)",
+    "broker_down": "[Errno 111] Connection refused",
+    "jetpack_package_missing": "`dpkg -l | grep nvidia-jetpack` prints nothing",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_matrix() -> str:
+    lines = [
+        "# The fault matrix",
+        "",
+        _GENERATED,
+        "",
+        "For every simulator fault: the scenario it runs in (`plan_a`: the PyTorch simulator, Task 3 on the path; "
+        "`plan_b`: the TensorRT simulator, Task 5 on the path), the acceptance checks that must fail and the text "
+        "each failure message must contain. Every other check must pass or skip with a stated reason, and no "
+        "check may error. `selftests/meta/test_fault_matrix.py` proves each row against a live simulator "
+        f"(`--window {WINDOW_S:g}`); `bench/fault_matrix.py` times it (docs/performance.md).",
+        "",
+        "| fault | scenario | expected failing checks | their messages contain |",
+        "|---|---|---|---|",
+    ]
+    for row in ROWS:
+        tests = "<br>".join(f"`{_cell(t)}`" for t in row.expected)
+        texts = "<br>".join(f"`{_cell(x)}`" if x else "(any)" for x in row.expected.values())
+        if row.any_of:
+            sep = "<br>" if row.expected else ""
+            tests += sep + "at least one of: " + ", ".join(f"`{_cell(t)}`" for t in row.any_of)
+            texts += sep + "resp. " + ", ".join(f"`{_cell(x)}`" for x in row.any_of.values())
+        extra = ""
+        if row.tolerated:
+            extra = "<br>may also fail: " + "; ".join(
+                f"`{_cell(t.split('::')[1])}` ({_cell(w)})" for t, w in row.tolerated.items()
+            )
+        if row.note:
+            extra += f"<br>note: {_cell(row.note)}"
+        lines.append(f"| `{row.fault}` | {row.scenario} | {tests}{extra} | {texts} |")
+    missing = sorted(set(FAULTS) - set(MATRIX))
+    if missing:
+        lines += [
+            "",
+            "Faults in the catalogue without a row (the matrix selftest fails until they have one): "
+            + ", ".join(f"`{m}`" for m in missing),
+        ]
+    lines += ["", "## Checks by the faults that fail them", ""]
+    cov = covered()
+    for test_id in sorted(cov):
+        lines.append(f"- `{_cell(test_id)}`: " + ", ".join(f"`{f}`" for f in cov[test_id]))
+    return "\n".join(lines) + "\n"
+
+
+def render_faults() -> str:
+    lines = [
+        "# Simulator faults",
+        "",
+        _GENERATED,
+        "",
+        "Each fault reproduces one real failure where it would really happen. Set at start "
+        "(`jetson-hil sim up --fault NAME`, repeatable) or live on a running device (`jetson-hil sim fault set|clear "
+        "NAME --name SIM`); `set`/`clear` return once the agents publish again. Which checks each fault fails: "
+        "docs/fault-matrix.md.",
+        "",
+        "How a fault is applied depends on its kind:",
+        "",
+    ]
+    for kind, how in HOW_BY_KIND.items():
+        lines.append(f"- **{kind}**: {how}.")
+    lines.append("")
+    for name, fault in FAULTS.items():
+        row = MATRIX.get(name)
+        live = "yes (`sim fault set|clear`)"
+        if fault.kind == "config" and fault.image:
+            live += f"; needs the base image `{fault.image}`, rebuilds vl_jepa"
+        elif fault.kind == "config" and name in ("cpu_only_torch", "requirements_override_torch", "no_kernel_image"):
+            live += "; rebuilds vl_jepa"
+        lines += [
+            f"## `{name}`",
+            "",
+            f"- kind: {fault.kind}",
+            f"- reproduces: {fault.reproduces}",
+            *([f"- real error text: `{ERROR_TEXT[name]}`"] if name in ERROR_TEXT else []),
+            f"- live: {live}",
+            f"- applied: {HOW.get(name, HOW_BY_KIND[fault.kind])}",
+            f"- scenario: {row.scenario if row else '(no matrix row yet)'}",
+            "",
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def docs() -> dict[Path, str]:
+    return {MATRIX_DOC: render_matrix(), FAULTS_DOC: render_faults()}
+
+
+def stale_docs() -> list[Path]:
+    return [path for path, text in docs().items() if not path.exists() or path.read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jetson_hil.faultmatrix", description=__doc__.splitlines()[0])
+    parser.add_argument("--write-docs", action="store_true", help="write docs/fault-matrix.md and docs/faults.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the generated docs are out of date")
+    args = parser.parse_args(argv)
+    if args.write_docs:
+        for path, text in docs().items():
+            path.write_text(text)
+            print(f"wrote {path.relative_to(REPO)}")
+        return 0
+    if args.check:
+        stale = stale_docs()
+        for path in stale:
+            print(f"{path.relative_to(REPO)} is out of date: python -m jetson_hil.faultmatrix --write-docs")
+        return 1 if stale else 0
+    sys.stdout.write(render_matrix())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
