@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -110,7 +111,10 @@ def test_fine():
 """
 
 
-def test_failure_reads_diagnosis_then_attachments(tmp_path):
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory):
+    """A tiny session (no device) with one failing test that attached a container log tail."""
+    tmp_path = tmp_path_factory.mktemp("failing")
     (tmp_path / "test_failing.py").write_text(FAILING)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     out = tmp_path / "reports" / "run1"
@@ -129,6 +133,11 @@ def test_failure_reads_diagnosis_then_attachments(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return tmp_path, out
+
+
+def test_failure_reads_diagnosis_then_attachments(failing_run):
+    tmp_path, out = failing_run
     assert (tmp_path / "reports" / "latest").resolve() == out.resolve()
     assert {f for f in ("report.html", "summary.json", "junit.xml") if (out / f).is_file()} == {
         "report.html",
@@ -145,3 +154,44 @@ def test_failure_reads_diagnosis_then_attachments(tmp_path):
     diagnosis = page.find("jetson-hil-diagnosis")
     attachment = page.find("CUDA driver version is insufficient")
     assert -1 < diagnosis < attachment, (diagnosis, attachment)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOTS = {"healthy": "docs/report-healthy.png", "failure": "docs/report-failure.png"}
+
+
+def _browse(page: Path, shot: Path, profile: Path) -> tuple[str, list[str]]:
+    """Opens the page in headless Chromium: (the DOM after its scripts ran, the console lines); saves a screenshot."""
+    base = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}", "--hide-scrollbars"]
+    logs = ["--enable-logging=stderr", "--v=0"]
+    shot_run = subprocess.run(
+        [*base, *logs, "--window-size=1280,2400", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = subprocess.run([*base, *logs, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    console = [ln for ln in (shot_run.stderr + dom.stderr).splitlines() if "CONSOLE" in ln]
+    return dom.stdout, console
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("which", ["healthy", "failure"])
+def test_page_in_headless_chromium(which, request, tmp_path):
+    """The page renders offline: the sections are in the rendered DOM, the test table was filled by its
+    scripts, the console has no errors. JETSON_HIL_UPDATE_SCREENSHOTS=1 keeps the screenshots in docs/."""
+    if which == "healthy":
+        out = request.getfixturevalue("healthy_run")[0]
+        expect = [f'id="jetson-hil-{s}"' for s in SECTIONS] + ["test_runbook_path_decided"]
+    else:
+        out = request.getfixturevalue("failing_run")[1]
+        expect = ['id="jetson-hil-failures"', "jetson-hil-diagnosis", "CUDA driver version is insufficient"]
+    shot = tmp_path / "shot.png"
+    dom, console = _browse(out / "report.html", shot, tmp_path / "chromium")
+    missing = [e for e in expect if e not in dom]
+    assert not missing, f"not in the rendered page: {missing}"
+    errors_logged = [ln for ln in console if "Uncaught" in ln or "Error" in ln or ":ERROR:CONSOLE" in ln]
+    assert not errors_logged, errors_logged
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+    if os.environ.get("JETSON_HIL_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, ROOT / SCREENSHOTS[which])
