@@ -156,8 +156,48 @@ def test_failure_reads_diagnosis_then_attachments(failing_run):
     assert -1 < diagnosis < attachment, (diagnosis, attachment)
 
 
+FAULTY_SIM = "report-faulty"
+FAULT = "nan_embeddings"
+
+
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory):
+    """Its own simulated device with NaN embeddings (the shared one stays healthy), the MQTT checks run on
+    it; the device is stopped after."""
+    from jetson_hil.sim import simulator
+
+    cfg = simulator.up(
+        simulator.SimConfig(name=FAULTY_SIM, encoder="tiny", rate=5.0, faults=[FAULT]), log=lambda m: None
+    )
+    try:
+        out = tmp_path_factory.mktemp("faulty") / "rep"
+        proc = _pytest("-m", "jetson", "--device", f"sim:{cfg.name}", "--report-dir", str(out), "tests/mqtt")
+        yield out, proc
+    finally:
+        simulator.down(FAULTY_SIM, log=lambda m: None)
+
+
+def test_faulty_device_report_shows_failure_evidence(faulty_run):
+    out, proc = faulty_run
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = json.loads((out / "summary.json").read_text())
+    assert errors(doc, SCHEMA) == []
+    assert doc["run"]["verdict"] == "failed" and doc["tasks"]["task3"]["verdict"] == "failed"
+    failed = [t for t in doc["tests"] if t["outcome"] == "failed"]
+    assert any("finite" in t["nodeid"] for t in failed), failed
+    page = (out / "report.html").read_text()
+    assert 'id="jetson-hil-failures"' in page
+    first = page.find("jetson-hil-failure")
+    for evidence in ("log tail", "last vision/embeddings payload", "check_torch_cuda.py output"):
+        assert first < page.find(evidence, first), f"{evidence!r} not shown under the failure"
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCREENSHOTS = {"healthy": "docs/report-healthy.png", "failure": "docs/report-failure.png"}
+SCREENSHOTS = {
+    "healthy": "docs/report-healthy.png",
+    "failure": "docs/report-failure.png",
+    "faulty": "docs/report-faulty.png",
+}
 
 
 def _browse(page: Path, shot: Path, profile: Path) -> tuple[str, list[str]]:
@@ -176,13 +216,16 @@ def _browse(page: Path, shot: Path, profile: Path) -> tuple[str, list[str]]:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
-@pytest.mark.parametrize("which", ["healthy", "failure"])
+@pytest.mark.parametrize("which", ["healthy", "failure", "faulty"])
 def test_page_in_headless_chromium(which, request, tmp_path):
     """The page renders offline: the sections are in the rendered DOM, the test table was filled by its
     scripts, the console has no errors. JETSON_HIL_UPDATE_SCREENSHOTS=1 keeps the screenshots in docs/."""
     if which == "healthy":
         out = request.getfixturevalue("healthy_run")[0]
         expect = [f'id="jetson-hil-{s}"' for s in SECTIONS] + ["test_runbook_path_decided"]
+    elif which == "faulty":
+        out = request.getfixturevalue("faulty_run")[0]
+        expect = ['id="jetson-hil-failures"', "jetson-hil-diagnosis", "last vision/embeddings payload"]
     else:
         out = request.getfixturevalue("failing_run")[1]
         expect = ['id="jetson-hil-failures"', "jetson-hil-diagnosis", "CUDA driver version is insufficient"]
