@@ -125,3 +125,13 @@ def test_ten_minute_run_page_stays_small():
     page = "".join(sections(doc, pngs))
     assert len(page.encode()) < 1_000_000, len(page)
     assert pngs["telemetry.png"].startswith(b"\x89PNG")
+
+
+def test_report_dirs_of_the_same_second_do_not_collide(tmp_path):
+    from fixtures.report import _fresh_dir
+
+    first, second = (
+        _fresh_dir(tmp_path / "reports", "20260101T000000Z"),
+        _fresh_dir(tmp_path / "reports", "20260101T000000Z"),
+    )
+    assert first.name == "20260101T000000Z" and second.name == "20260101T000000Z-2"
