@@ -136,6 +136,26 @@ def test_gpu_load(samples, profile, perf_measure):
         fix="the GPU is idle while embeddings flow: they are computed on the CPU (Task 3)",
     )
     perf_measure("perf.gpu_load_max_percent", float(max(loads)), "%", high=100, doc="max GR3D_FREQ")
+    clocks = [s.gpu_freq_mhz for s in _parsed(samples) if s.gpu_freq_mhz]
+    if clocks:
+        perf_measure(
+            "perf.gpu_freq_mean_mhz",
+            sum(clocks) / len(clocks),
+            "MHz",
+            low=0,
+            better="higher",
+            doc="mean GPC clock while embeddings flowed: a drop from the baseline is a lower power mode or throttling",
+            fix="the GPU runs slower than it did: check `nvpmodel -q`, `jetson_clocks` and the temperatures",
+        )
+    cpu = [s.cpu_load_percent for s in _parsed(samples) if s.cpu_load_percent is not None]
+    if cpu:
+        perf_measure(
+            "perf.cpu_load_mean_percent",
+            sum(cpu) / len(cpu),
+            "%",
+            high=100,
+            doc="mean load of the online CPU cores while embeddings flowed (pre/post-processing, MQTT)",
+        )
 
 
 def test_power_per_rail_and_energy_per_embedding(samples, embeddings, mqtt_window, perf_measure):
@@ -180,6 +200,20 @@ def test_peak_temperature(samples, perf_measure):
     ]
     if not temps:
         pytest.fail("no tegrastats sample reports a temperature", pytrace=False)
+    sensors: dict[str, float] = {}
+    for s in _parsed(samples):
+        for name, t in s.temperatures.items():
+            if isinstance(t, (int, float)) and math.isfinite(t) and t > -40:
+                sensors[name] = max(t, sensors.get(name, t))
+    for name, t in sorted(sensors.items()):
+        perf_measure(
+            f"perf.temperature_{name}_peak_c",
+            t,
+            "C",
+            high=TEMP_MAX_C,
+            doc=f"hottest {name} reading while embeddings flowed",
+            fix="the module runs near its throttling point: check the fan, the heatsink and the power mode",
+        )
     perf_measure(
         "perf.temperature_peak_c",
         max(temps),
