@@ -162,19 +162,22 @@ class Baseline:
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         return path
 
-    def limits(self, name: str, tolerance: float) -> tuple[float | None, float | None] | None:
-        """(low, high) that a regression beyond `tolerance` (relative) breaks; None when not in the baseline."""
+    def limits(self, name: str, tolerance: float, slack: float = 0.0) -> tuple[float | None, float | None] | None:
+        """(low, high) that a regression beyond `tolerance` (relative) breaks, and never closer to the baseline
+        than `slack` (absolute, in the figure's unit: 20% of a 0.6 ms broker hop is scheduler noise); None when
+        the figure is not in the baseline."""
         entry = self.metrics.get(name)
         if not entry or not isinstance(entry.get("value"), (int, float)):
             return None
         value = float(entry["value"])
+        margin = max(abs(value) * tolerance, slack)
         if entry.get("better") == HIGHER:
-            return value * (1.0 - tolerance), None
-        return None, value * (1.0 + tolerance)
+            return value - margin, None
+        return None, value + margin
 
-    def regression(self, name: str, value: float, tolerance: float) -> str | None:
+    def regression(self, name: str, value: float, tolerance: float, slack: float = 0.0) -> str | None:
         """'<name> regressed +31.0% beyond the 20% tolerance: baseline 10.00 ms, now 13.10 ms', or None."""
-        bounds = self.limits(name, tolerance)
+        bounds = self.limits(name, tolerance, slack)
         if bounds is None:
             return None
         low, high = bounds

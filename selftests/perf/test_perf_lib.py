@@ -69,3 +69,10 @@ def test_baseline_round_trip_and_regression(tmp_path):
     assert "+31.0%" in text and "10.00 ms" in text and "13.10 ms" in text
     assert "-40.0%" in loaded.regression("hz", 3.0, 0.2)
     assert perf.Baseline.load(tmp_path, "other") is None
+
+
+def test_baseline_slack_keeps_tiny_figures_from_failing_on_noise():
+    b = perf.Baseline("dev", {"lat": {"value": 0.6, "unit": "ms", "better": "lower"}})
+    assert b.limits("lat", 0.2, slack=2.0) == (None, pytest.approx(2.6))
+    assert b.regression("lat", 0.81, 0.2, slack=2.0) is None
+    assert b.regression("lat", 0.81, 0.2) is not None

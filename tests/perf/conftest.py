@@ -8,7 +8,8 @@ Both options exist only when tests/perf is named on the command line (see `updat
 
 `perf_measure(name, value, unit, low=None, high=None, better="lower"|"higher"|None, doc="", fix="")` records
 the figure, checks it against the profile's limits (`low`/`high`), then against the device's baseline: a
-regression beyond ``limits.baseline_tolerance`` fails with the delta and both values. Without a baseline
+regression beyond ``limits.baseline_tolerance`` (and beyond `SLACK` in the figure's unit) fails with the delta
+and both values. Without a baseline
 the figure passes on the profile's limits and the test carries a note saying so.
 """
 
@@ -27,6 +28,8 @@ from jetson_hil.perf import Baseline
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
 CLOCK_ROUND_TRIPS = 7
 UPDATE_ENV = "JETSON_HIL_UPDATE_BASELINE"
+# the smallest change in a unit that counts as a regression, whatever the relative tolerance says
+SLACK = {"ms": 2.0, "%": 5.0, "C": 3.0, "MHz": 50.0}
 
 
 def updating(config: pytest.Config) -> bool:
@@ -95,7 +98,7 @@ def perf_measure(
         m = measure(name, value, unit, low=low, high=high, doc=doc, fix=fix)
         if better is None or number is None:
             return m
-        bounds = baseline.limits(name, tolerance) if baseline else None
+        bounds = baseline.limits(name, tolerance, SLACK.get(unit, 0.0)) if baseline else None
         if bounds is None:
             why = (
                 "--update-baseline writes it"
@@ -111,7 +114,7 @@ def perf_measure(
             low=bounds[0],
             high=bounds[1],
             doc=f"{name} against baselines/{profile.name}.json, tolerance {tolerance:g}",
-            fix=(baseline.regression(name, float(number), tolerance) or "")
+            fix=(baseline.regression(name, float(number), tolerance, SLACK.get(unit, 0.0)) or "")
             + ". Fix: find what changed on the device (image, JetPack, power mode, thermal throttling); if the "
             "change is intended, rewrite the baseline with --update-baseline",
         )
