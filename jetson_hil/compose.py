@@ -407,7 +407,17 @@ def _compose_loader() -> Any:
         bool_tag = "tag:yaml.org,2002:bool"
 
         class ComposeLoader(_yaml.SafeLoader):  # type: ignore[name-defined,misc]
-            pass
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                """Compose refuses a key given twice in one mapping; PyYAML alone keeps the last."""
+                seen: set[Any] = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=deep)
+                    if isinstance(key, str | int | float | bool) and key in seen:
+                        raise _yaml.constructor.ConstructorError(
+                            "while constructing a mapping", node.start_mark,
+                            f"found duplicate key {key!r}", key_node.start_mark)
+                    seen.add(key)
+                return super().construct_mapping(node, deep=deep)
 
         ComposeLoader.yaml_implicit_resolvers = {
             first: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]

@@ -71,7 +71,7 @@ def test_timeout_ends_it_with_what_it_has() -> None:
     assert proc.stdout.rstrip().endswith("result fail")
 
 
-def test_pure_helpers(tmp_path: Path) -> None:
+def test_pure_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     b = load_bench()
     assert b.median_ms([0.001, 0.003, 0.002]) == pytest.approx(2.0)
     assert b.round_like_agent(np.array([1.23456789, -0.000123456789], dtype=np.float32)) == [1.23457, -0.000123457]
@@ -80,6 +80,7 @@ def test_pure_helpers(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="pass --agents-dir"):
         b.agents_dir(None, (str(tmp_path / "nope"),))
     cuda_torch = SimpleNamespace(cuda=SimpleNamespace(CUDAGraph=object), __version__="2.11.0")
+    monkeypatch.delitem(sys.modules, "jetson_sim_cuda", raising=False)  # another test may have loaded the shim
     assert b.graph_skip_reason(cuda_torch, "cuda") is None
     assert "CPU" in b.graph_skip_reason(cuda_torch, "cpu")
     old = SimpleNamespace(cuda=SimpleNamespace(), __version__="1.9.0")
