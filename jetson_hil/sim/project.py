@@ -163,9 +163,11 @@ Runbook: restore GPU-backed embeddings (Tasks 1-6). Results are recorded below.
 
 
 def write(layout: Layout) -> None:
-    """Create the project on first start; an existing project is the device's state and is left alone."""
+    """Create the project on first start; an existing project's configuration is the device's state and is
+    left alone, while the agents' code and tools/jetson are refreshed from this checkout."""
     p = layout.project
     if (p / "docker-compose.yml").exists():
+        _copy_code(p)
         return
     for d in ("config", "docker/vl_jepa", "docker/agents", "docker/mosquitto", "docs/plans", "data",
               "models/vl_jepa", "mosquitto", "tools"):
@@ -181,6 +183,11 @@ def write(layout: Layout) -> None:
     )
     (p / "docker-compose.yml").write_text(compose_file(layout))
     (p / DESIGN_DOC).write_text(design_doc())
+    _copy_code(p)
+
+
+def _copy_code(p: Path) -> None:
     shutil.copytree(PACKAGE_DIR / "agents", p / "agents", dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copytree(REPO_DIR / "tools" / "jetson", p / "tools" / "jetson", dirs_exist_ok=True)
+    shutil.copytree(REPO_DIR / "tools" / "jetson", p / "tools" / "jetson", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))

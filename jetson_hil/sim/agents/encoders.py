@@ -7,8 +7,7 @@ Real architectures and widths, random weights from a fixed seed (the simulator h
   after the final norm -> 384-d. At 224 the sequence is 1 + 256 tokens.
 * ``siglip2-b16`` ViT-B/16 as ``siglip2-base-patch16``: embed 768, depth 12, heads 12, patch 16, no class
   token, tanh-GELU MLPs, post-norm and a multi-head attention-pooling (MAP) head -> 768-d.
-* ``tiny``        a 4-block ViT for tests (enough to show on GR3D at 5 Hz): width ``$VL_JEPA_TINY_DIM``
-  (default 64), patch 16, class token.
+* ``tiny``        a 2-block ViT for tests: width ``$VL_JEPA_TINY_DIM`` (default 64), patch 16, class token.
 
 Same name + same seed + same torch => same weights, in every process.
 
@@ -64,7 +63,7 @@ def spec_for(name: str) -> EncoderSpec:
         heads = max(1, dim // 32)
         while dim % heads:
             heads -= 1
-        return EncoderSpec(name, dim, 4, heads, 16, 4.0, True, "cls", None, "none", *IMAGENET)
+        return EncoderSpec(name, dim, 2, heads, 16, 2.0, True, "cls", None, "none", *IMAGENET)
     raise ValueError(f"unknown encoder {name!r}; expected one of {', '.join(ENCODERS)}")
 
 
