@@ -60,6 +60,11 @@ class Row:
     any_of: dict[str, str] = field(default_factory=dict)
     tolerated: dict[str, str] = field(default_factory=dict)  # test id -> why it may also fail
     note: str = ""
+    window_s: float | None = None  # a longer window where the fault's check needs one (else WINDOW_S)
+
+    @property
+    def window(self) -> float:
+        return self.window_s or WINDOW_S
 
 
 ROWS: tuple[Row, ...] = (
@@ -247,8 +252,10 @@ ROWS: tuple[Row, ...] = (
         PLAN_A,
         {
             _T3 + "test_embeddings_rate": "the encoder is too slow",
-            _T3 + "test_gpu_load_while_embeddings_flow": "the GPU is idle while",
-            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+        tolerated={
+            _T3 + "test_gpu_load_while_embeddings_flow": "GPU load at a quarter of the rate sits near the 1 % limit",
+            _T6 + "test_gpu_active": "GPU load at a quarter of the rate sits near the 1 % limit",
         },
     ),
     Row(
@@ -417,6 +424,8 @@ def render_matrix() -> str:
             extra = "<br>may also fail: " + "; ".join(
                 f"`{_cell(t.split('::')[1])}` ({_cell(w)})" for t, w in row.tolerated.items()
             )
+        if row.window_s:
+            extra += f"<br>window: {row.window_s:g} s"
         if row.note:
             extra += f"<br>note: {_cell(row.note)}"
         lines.append(f"| `{row.fault}` | {row.scenario} | {tests}{extra} | {texts} |")

@@ -1,0 +1,337 @@
+"""Every acceptance check can fail, and says why: the fault matrix proven against live simulators.
+
+For each row of `jetson_hil.faultmatrix` the acceptance suite runs in a subprocess (`pytest -m jetson`, as a
+user runs it) against a simulator with that one fault set live, and must show exactly the row's failing
+checks, each message containing the row's diagnosis text, every other check passing or skipping with a
+reason, no errors, and a verdict within the window plus set-up. One simulator per scenario is shared by the
+whole module (`JETSON_HIL_META_SIM`, default `meta`: PyTorch; `JETSON_HIL_META_SIM_B`, default `metab`:
+TensorRT), started when first needed and stopped after unless it was up before; faults are toggled with
+`simulator.set_fault`, which returns once the agents publish again.
+
+`JETSON_HIL_META_RECORD=PATH` appends one JSON line per suite run (fault, wall times, per-check time to
+verdict) for `bench/fault_matrix.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from jetson_hil import faultmatrix, junit
+from jetson_hil.faultmatrix import ACCEPTANCE_PATHS, MATRIX, PLAN_A, PLAN_B, ROWS, SCENARIOS, WINDOW_S
+from jetson_hil.sim.faults import FAULTS
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_NAMES = {
+    PLAN_A: os.environ.get("JETSON_HIL_META_SIM", "meta"),
+    PLAN_B: os.environ.get("JETSON_HIL_META_SIM_B", "metab"),
+}
+RUN_TIMEOUT_S = 240  # a run that has not finished by then hangs: the suite promises nothing hangs
+SETUP_ALLOWANCE_S = 15.0  # a run's wall time may exceed the window by this much (rig set-up, probes)
+VERDICT_ALLOWANCE_S = 5.0  # the issue's target per failing check, printed (not asserted)
+HEALTHY_RUNS = 3
+RECORD = os.environ.get("JETSON_HIL_META_RECORD", "")
+
+
+def _quiet(_msg: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- the simulators
+
+
+class ScenarioSim:
+    """One shared simulated device for a scenario; clears every fault it set, stops what it started."""
+
+    def __init__(self, scenario: str):
+        from jetson_hil.sim import simulator
+
+        self.simulator = simulator
+        self.scenario = scenario
+        self.name = SIM_NAMES[scenario]
+        self.was_up = simulator.status(self.name).get("state") == "up"
+        old = simulator.SimConfig.load(self.name)
+        if self.was_up and old and old.faults:  # left over from an interrupted run: start from healthy
+            for fault in list(old.faults):
+                simulator.set_fault(self.name, fault, False, log=_quiet)
+        spec = SCENARIOS[scenario]
+        started = time.monotonic()
+        self.cfg = simulator.up(simulator.SimConfig(name=self.name, **spec), log=_quiet)
+        self.up_s = time.monotonic() - started
+        self.profile = self.cfg.root / "device.toml"
+
+    def set(self, fault: str, on: bool) -> float:
+        started = time.monotonic()
+        self.simulator.set_fault(self.name, fault, on, log=_quiet)
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        cfg = self.simulator.SimConfig.load(self.name)
+        for fault in list(cfg.faults if cfg else []):
+            self.simulator.set_fault(self.name, fault, False, log=_quiet)
+        if not self.was_up:
+            self.simulator.down(self.name, log=_quiet)
+
+
+@pytest.fixture(scope="module")
+def sim_plan_a():
+    sim = ScenarioSim(PLAN_A)
+    yield sim
+    sim.close()
+
+
+@pytest.fixture(scope="module")
+def sim_plan_b():
+    sim = ScenarioSim(PLAN_B)
+    yield sim
+    sim.close()
+
+
+def _sim(request, scenario: str) -> ScenarioSim:
+    return request.getfixturevalue(f"sim_{scenario}")
+
+
+# ---------------------------------------------------------------- one run of the suite
+
+
+@dataclass
+class SuiteRun:
+    seconds: float
+    rc: int | None
+    output: str
+    outcomes: list[junit.Outcome]
+    problem: str = ""  # why there is no verdict (hang, no JUnit XML)
+    window_s: float = WINDOW_S
+
+    def of(self, kind: str) -> dict[str, junit.Outcome]:
+        return {o.test_id: o for o in self.outcomes if o.outcome == kind}
+
+    def verdict_times(self) -> dict[str, float]:
+        """Seconds from the first test's start to each test's end (JUnit order is execution order)."""
+        total, out = 0.0, {}
+        for o in self.outcomes:
+            total += o.seconds
+            out[o.test_id] = total
+        return out
+
+    def describe(self) -> str:
+        bad = "\n".join(
+            f"  {o.outcome}: {o.test_id}: {o.message.splitlines()[0][:400] if o.message else ''}"
+            for o in self.outcomes
+            if o.outcome in ("failed", "error")
+        )
+        tail = "\n".join(self.output.splitlines()[-15:])
+        return f"rc {self.rc}, {self.seconds:.1f} s{(', ' + self.problem) if self.problem else ''}\n{bad}\n{tail}"
+
+
+def run_suite(sim: ScenarioSim, tmp_path: Path, window_s: float = WINDOW_S) -> SuiteRun:
+    xml = tmp_path / f"junit-{time.monotonic_ns()}.xml"
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "jetson",
+        "-p",
+        "no:randomly",
+        "-q",
+        "-rfEs",
+        *ACCEPTANCE_PATHS,
+        f"--device={sim.profile}",
+        "--window",
+        f"{window_s:g}",
+        f"--junitxml={xml}",
+    ]
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return SuiteRun(time.monotonic() - started, None, out, [], f"did not finish within {RUN_TIMEOUT_S} s")
+    seconds = time.monotonic() - started
+    try:
+        outcomes = junit.read(xml)
+    except ValueError as exc:
+        return SuiteRun(seconds, proc.returncode, proc.stdout + proc.stderr, [], str(exc))
+    return SuiteRun(seconds, proc.returncode, proc.stdout + proc.stderr, outcomes, window_s=window_s)
+
+
+def _record(entry: dict) -> None:
+    if RECORD:
+        with open(RECORD, "a") as f:
+            f.write(json.dumps(entry) + "\n")
+
+
+def _common_problems(run: SuiteRun) -> list[str]:
+    problems = []
+    if run.problem:
+        problems.append(f"no verdict: {run.problem}")
+    if not run.outcomes and not run.problem:
+        problems.append("the JUnit XML holds no test case")
+    for test_id, o in run.of("error").items():
+        problems.append(f"ERROR (a suite bug, not a verdict) in {test_id}: {o.message[:600]}")
+    for test_id, o in run.of("skipped").items():
+        if not o.message.strip():
+            problems.append(f"{test_id} skipped without a stated reason")
+    budget = run.window_s + SETUP_ALLOWANCE_S
+    if run.seconds > budget:
+        problems.append(
+            f"the run took {run.seconds:.1f} s, more than the {run.window_s:g} s window + {SETUP_ALLOWANCE_S:g} s"
+        )
+    return problems
+
+
+# ---------------------------------------------------------------- the tests
+
+
+def test_generated_docs_are_up_to_date():
+    stale = [str(p.relative_to(ROOT)) for p in faultmatrix.stale_docs()]
+    assert not stale, f"{', '.join(stale)} out of date: run `python -m jetson_hil.faultmatrix --write-docs`"
+
+
+def _collect(marker: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", marker, "-p", "no:randomly", "--collect-only", "-q", *ACCEPTANCE_PATHS],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ids = {line.strip() for line in proc.stdout.splitlines() if "::" in line}
+    assert ids, f"`pytest -m {marker} --collect-only` collected nothing:\n{proc.stdout}{proc.stderr}"
+    return ids
+
+
+def test_every_check_is_failed_by_some_fault():
+    """Coverage rule: a check that no fault can fail is a defect (Task 3 under plan_a, Task 5 under plan_b)."""
+    everything = _collect("jetson")
+    only_a = _collect("jetson and plan_a")
+    only_b = _collect("jetson and plan_b")
+    cov_any, cov_a, cov_b = faultmatrix.covered(), faultmatrix.covered(PLAN_A), faultmatrix.covered(PLAN_B)
+    uncovered = []
+    for test_id in sorted(everything):
+        if test_id in only_a:
+            ok = test_id in cov_a
+        elif test_id in only_b:
+            ok = test_id in cov_b
+        else:
+            ok = test_id in cov_any
+        if not ok:
+            uncovered.append(test_id)
+    unknown = sorted(set(cov_any) - everything)
+    assert not unknown, "the matrix expects failures of tests that are not collected (renamed?):\n  " + "\n  ".join(
+        unknown
+    )
+    assert not uncovered, (
+        f"{len(uncovered)} of {len(everything)} acceptance checks are failed by no fault "
+        "(a check that cannot fail is a defect):\n  " + "\n  ".join(uncovered)
+    )
+
+
+@pytest.mark.parametrize("scenario", [PLAN_A, PLAN_B])
+def test_healthy_runs_have_no_failures(request, tmp_path, scenario):
+    """Healthy rule: consecutive runs against the healthy simulator, zero failures and zero errors."""
+    sim = _sim(request, scenario)
+    runs = []
+    for i in range(HEALTHY_RUNS):
+        run = run_suite(sim, tmp_path)
+        runs.append(run)
+        _record(
+            {
+                "fault": None,
+                "scenario": scenario,
+                "run": i,
+                "run_s": round(run.seconds, 2),
+                "failed": sorted(run.of("failed")),
+                "errors": sorted(run.of("error")),
+            }
+        )
+        print(
+            f"healthy {scenario} run {i + 1}: {run.seconds:.1f} s, {len(run.of('passed'))} passed, "
+            f"{len(run.of('skipped'))} skipped, {len(run.of('failed'))} failed"
+        )
+    problems = []
+    for i, run in enumerate(runs, 1):
+        for p in _common_problems(run):
+            problems.append(f"run {i}: {p}")
+        for test_id, o in run.of("failed").items():
+            problems.append(f"run {i}: FAILED {test_id}: {o.message.splitlines()[0][:400] if o.message else ''}")
+        if not run.of("passed"):
+            problems.append(f"run {i}: nothing passed\n{run.describe()}")
+    assert not problems, "\n".join(problems)
+
+
+_ORDER = [r.fault for r in ROWS if r.scenario == PLAN_A] + [r.fault for r in ROWS if r.scenario == PLAN_B]
+_ORDER += sorted(set(FAULTS) - set(_ORDER))
+
+
+@pytest.mark.parametrize("fault", _ORDER)
+def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
+    assert fault in MATRIX, f"fault {fault!r} has no row in jetson_hil/faultmatrix.py: add its expected failures"
+    assert fault in FAULTS, f"the matrix has a row for {fault!r}, which the simulator does not know"
+    row = MATRIX[fault]
+    sim = _sim(request, row.scenario)
+    set_s = sim.set(fault, True)
+    try:
+        run = run_suite(sim, tmp_path, row.window)
+    finally:
+        clear_s = sim.set(fault, False)
+    failed = run.of("failed")
+    times = run.verdict_times()
+    verdicts = {t: round(times[t], 2) for t in failed}
+    _record(
+        {
+            "fault": fault,
+            "scenario": row.scenario,
+            "set_s": round(set_s, 2),
+            "run_s": round(run.seconds, 2),
+            "clear_s": round(clear_s, 2),
+            "verdicts": verdicts,
+            "failed": sorted(failed),
+        }
+    )
+    print(f"{fault}: set {set_s:.1f} s, run {run.seconds:.1f} s, clear {clear_s:.1f} s")
+    for test_id, t in verdicts.items():
+        flag = "" if t <= row.window + VERDICT_ALLOWANCE_S else f"  (> window + {VERDICT_ALLOWANCE_S:g} s)"
+        print(f"  verdict after {t:5.1f} s: {test_id}{flag}")
+
+    problems = _common_problems(run)
+    for test_id, text in row.expected.items():
+        o = failed.get(test_id)
+        if o is None:
+            seen = next((x for x in run.outcomes if x.test_id == test_id), None)
+            state = (
+                f"{seen.outcome}: {seen.message.splitlines()[0][:300] if seen.message else ''}" if seen else "not run"
+            )
+            problems.append(f"expected to FAIL but {state}: {test_id}")
+        elif text not in o.message:
+            problems.append(f"{test_id} failed without the diagnosis {text!r}: {o.message[:600]}")
+    if row.any_of:
+        hits = [t for t in row.any_of if t in failed]
+        if not hits:
+            problems.append("none of these failed (at least one must): " + ", ".join(row.any_of))
+        for test_id in hits:
+            if row.any_of[test_id] not in failed[test_id].message:
+                problems.append(
+                    f"{test_id} failed without the diagnosis {row.any_of[test_id]!r}: {failed[test_id].message[:600]}"
+                )
+    for test_id, o in failed.items():
+        if test_id not in row.expected and test_id not in row.any_of and test_id not in row.tolerated:
+            problems.append(f"unexpected FAILURE {test_id}: {o.message.splitlines()[0][:400] if o.message else ''}")
+    for p in problems:
+        print(f"  PROBLEM: {p[:300]}")
+    assert not problems, f"under fault {fault!r}:\n" + "\n".join(problems) + "\n--- run ---\n" + run.describe()
