@@ -171,8 +171,9 @@ class Scene:
             "age_s": round(now - last_ts, 3) if last_ts is not None else None,
         }
         if "flapping_locations" in self.faults and self.names:
-            index = self.names.index(self.current) if self.current in self.names else -1
-            self.current = self.names[(index + 1) % len(self.names)]
+            # Its own counter: the votes would otherwise pull `current` back between two messages.
+            self.flaps = getattr(self, "flaps", 0) + 1
+            self.current = self.names[self.flaps % len(self.names)]
             self.since = round(now, 3)
             confidence = round(1.0 / len(self.names), 3)
         else:
