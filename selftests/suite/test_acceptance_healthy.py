@@ -121,9 +121,13 @@ def test_whole_suite_passes_with_enough_checks(whole_run):
 
 def test_skips_are_only_the_paths_not_taken(whole_run):
     """On the healthy device (Plan A success) only Plan B (Task 5) is off the path; every skip says why."""
-    unexpected = {name: reason for name, reason in whole_run.skipped.items() if "task5" not in name}
+    bench_opt_in = "JETSON_HIL_ENCODER_BENCH=1"  # tests/perf's encoder benchmark runs only when asked
+    unexpected = {name: reason for name, reason in whole_run.skipped.items()
+                  if "task5" not in name and bench_opt_in not in reason}
     assert not unexpected, f"unexpected skips: {unexpected}"
     for name, reason in whole_run.skipped.items():
+        if bench_opt_in in reason:
+            continue
         assert "VL_JEPA_BACKEND=tensorrt" in reason and "decided by" in reason, f"{name}: {reason!r}"
 
 
