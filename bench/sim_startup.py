@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from jetson_hil.sim import engine, images, simulator
+from jetson_hil.sim import engine, simulator
 
 
 def _timed(fn) -> float:
@@ -19,12 +19,8 @@ def _timed(fn) -> float:
 
 
 def _remove_images() -> None:
-    client = engine.client(timeout=120)
-    for tag in [*images.base_tags(), images.DEVICE_HOST_IMAGE, "jetson-hil/mosquitto:1"]:
-        for img in client.images.list(name=tag):
-            client.images.remove(img.id, force=True)
-    for img in client.images.list(filters={"reference": "simbench/*"}):
-        client.images.remove(img.id, force=True)
+    """Every image no container uses: the simulator's base tags and its agents' images are built again."""
+    engine.client(timeout=300).images.prune(filters={"dangling": False})
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ simulator's `nvidia` runtime as the default, as JetPack's daemon.json does on a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -109,6 +110,9 @@ def stop_ours(timeout: float = 20) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):  # started by this process: reap it, or it lingers
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                break
         try:
             os.kill(pid, 0)
         except OSError:

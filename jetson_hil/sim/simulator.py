@@ -133,8 +133,8 @@ def compose(cfg: SimConfig, args: str, timeout: float = 600) -> str:
 
 def _device_running(cfg: SimConfig) -> bool:
     try:
-        return engine.client().containers.get(cfg.container).status == "running"
-    except docker.errors.NotFound:
+        return engine.client(timeout=10).containers.get(cfg.container).status == "running"
+    except (docker.errors.NotFound, docker.errors.DockerException):
         return False
 
 
