@@ -7,7 +7,7 @@ cd "$root"
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-apt_packages=(docker.io docker-compose mosquitto mosquitto-clients openssh-server openssh-client busybox-static sudo)
+apt_packages=(docker.io docker-compose mosquitto mosquitto-clients openssh-server openssh-client busybox-static sudo chromium)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=()
   for p in "${apt_packages[@]}"; do
