@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from jetson_hil import faultmatrix, junit
+from jetson_hil import faultmatrix, suite_run
 from jetson_hil.faultmatrix import ACCEPTANCE_PATHS, MATRIX, PLAN_A, PLAN_B, ROWS, SCENARIOS, WINDOW_S
 from jetson_hil.sim.faults import FAULTS
 
@@ -108,16 +108,8 @@ def _sim(request, scenario: str) -> ScenarioSim:
 
 
 @dataclass
-class SuiteRun:
-    seconds: float
-    rc: int | None
-    output: str
-    outcomes: list[junit.Outcome]
-    problem: str = ""  # why there is no verdict (hang, no JUnit XML)
+class SuiteRun(suite_run.SuiteRun):
     window_s: float = WINDOW_S
-
-    def of(self, kind: str) -> dict[str, junit.Outcome]:
-        return {o.test_id: o for o in self.outcomes if o.outcome == kind}
 
     def verdict_times(self) -> dict[str, float]:
         """Seconds from the first test's start to each test's end (JUnit order is execution order)."""
@@ -127,53 +119,11 @@ class SuiteRun:
             out[o.test_id] = total
         return out
 
-    def describe(self) -> str:
-        bad = "\n".join(
-            f"  {o.outcome}: {o.test_id}: {o.message.splitlines()[0][:400] if o.message else ''}"
-            for o in self.outcomes
-            if o.outcome in ("failed", "error")
-        )
-        tail = "\n".join(self.output.splitlines()[-15:])
-        return f"rc {self.rc}, {self.seconds:.1f} s{(', ' + self.problem) if self.problem else ''}\n{bad}\n{tail}"
-
 
 def run_suite(sim: ScenarioSim, tmp_path: Path, window_s: float = WINDOW_S) -> SuiteRun:
+    args = [*ACCEPTANCE_PATHS, f"--device={sim.profile}", "--window", f"{window_s:g}"]
     xml = tmp_path / f"junit-{time.monotonic_ns()}.xml"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-m",
-        "jetson",
-        "-p",
-        "no:randomly",
-        "-q",
-        "-rfEs",
-        *ACCEPTANCE_PATHS,
-        f"--device={sim.profile}",
-        "--window",
-        f"{window_s:g}",
-        f"--junitxml={xml}",
-    ]
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT_S,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        return SuiteRun(time.monotonic() - started, None, out, [], f"did not finish within {RUN_TIMEOUT_S} s")
-    seconds = time.monotonic() - started
-    try:
-        outcomes = junit.read(xml)
-    except ValueError as exc:
-        return SuiteRun(seconds, proc.returncode, proc.stdout + proc.stderr, [], str(exc))
-    return SuiteRun(seconds, proc.returncode, proc.stdout + proc.stderr, outcomes, window_s=window_s)
+    return SuiteRun(**vars(suite_run.run(args, ROOT, xml, RUN_TIMEOUT_S)), window_s=window_s)
 
 
 def _record(entry: dict) -> None:

@@ -10,16 +10,15 @@ up, so they neither start nor stop it.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from jetson_hil import suite_run
 from jetson_hil.profile import load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,44 +56,16 @@ class Outcome:
 
 
 def run_suite(sim, tmp_path: Path, *args: str) -> Outcome:
-    junit = tmp_path / f"junit-{time.monotonic_ns()}.xml"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-m",
-        "jetson",
-        "-p",
-        "no:randomly",
-        "-q",
-        "-rfEs",
-        "--device",
-        f"sim:{sim.name}",
-        f"--junitxml={junit}",
-        *args,
-    ]
-    started = time.monotonic()
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    outcome = Outcome(proc.returncode, time.monotonic() - started, proc.stdout + proc.stderr)
-    if not junit.exists():
-        return outcome
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        name = f"{case.get('classname')}::{case.get('name')}"
-        if (failure := case.find("failure")) is not None:
-            outcome.failed[name] = failure.get("message", "")
-        elif (error := case.find("error")) is not None:
-            outcome.errors[name] = error.get("message", "")
-        elif (skip := case.find("skipped")) is not None:
-            outcome.skipped[name] = skip.get("message", "")
+    xml = tmp_path / f"junit-{time.monotonic_ns()}.xml"
+    run = suite_run.run(["--device", f"sim:{sim.name}", *args], ROOT, xml, RUN_TIMEOUT_S)
+    outcome = Outcome(-1 if run.rc is None else run.rc, run.seconds, run.output + run.problem)
+    for o in run.outcomes:
+        if o.outcome == "passed":
+            outcome.passed.append(o.test_id)
         else:
-            outcome.passed.append(name)
+            {"failed": outcome.failed, "error": outcome.errors, "skipped": outcome.skipped}[o.outcome][o.test_id] = (
+                o.message
+            )
     return outcome
 
 
