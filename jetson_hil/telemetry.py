@@ -15,24 +15,33 @@ Failures never raise out of the background thread: the first one is kept in `err
 not found on the device``) and waits that can no longer succeed fail at once with that reason. Lines the
 parser rejects are counted and kept (`bad_lines`), never fatal.
 
-The command and parser are templates, so a discrete-GPU host can use another sampler writing one line per
-interval (e.g. ``nvidia-smi ... -lms {interval_ms} -f {logfile}`` with its own parser).
+The sampler follows the device's kind (profile ``[device] kind``): ``jetson`` runs tegrastats; ``dgpu`` (a
+discrete-GPU host, which has no tegrastats) copies ``tools/jetson/gpu_sampler.py`` to a per-run file on the host
+and runs it with python3: NVML (or ``nvidia-smi -lms``) readings printed as tegrastats lines, so the same parser,
+checks and plots read both. The copy is removed with the log on `stop`. The command and parser are also templates,
+for any other sampler writing one line per interval.
 """
 
 from __future__ import annotations
 
+import base64
 import codecs
+import contextlib
 import os
 import shlex
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from jetson_hil.errors import ParseError
 
 __all__ = [
+    "GPU_SAMPLER_COMMAND",
+    "GPU_SAMPLER_STOP",
+    "KINDS",
     "TEGRASTATS_COMMAND",
     "TEGRASTATS_STOP",
     "RunCommand",
@@ -46,6 +55,11 @@ RunCommand = Callable[[str, float], tuple[int, Any, Any]]
 
 TEGRASTATS_COMMAND = "tegrastats --interval {interval_ms} --logfile {logfile}"
 TEGRASTATS_STOP = "tegrastats --stop"
+GPU_SAMPLER = Path(__file__).resolve().parents[1] / "tools" / "jetson" / "gpu_sampler.py"
+GPU_SAMPLER_COMMAND = "python3 {sampler} --interval {interval_ms} --logfile {logfile} --pidfile {pidfile}"
+GPU_SAMPLER_STOP = "python3 {sampler} --stop --pidfile {pidfile}"
+KINDS = ("jetson", "dgpu")
+"""Device kinds (profile ``[device] kind``) and their samplers: tegrastats, or gpu_sampler.py on a dGPU host."""
 
 
 class TelemetryTimeout(TimeoutError):
@@ -97,6 +111,8 @@ class TelemetryRecorder:
       `notes`; if the sampler then fails, `error` says root was needed and why sudo failed.
     - `command` / `stop_command`: templates with ``{interval_ms}`` and ``{logfile}``.
     - `parse`: turns one line into a sample; raising ParseError or ValueError marks the line bad.
+    - `kind`: ``jetson`` (tegrastats) or ``dgpu`` (gpu_sampler.py copied to the host; never with sudo, NVML's
+      device readings need no root). It picks the default command and stop command; explicit ones win.
     """
 
     def __init__(
@@ -115,22 +131,41 @@ class TelemetryRecorder:
         max_samples: int = 100_000,
         max_read_bytes: int = 4 * 1024 * 1024,
         max_bad_lines: int = 100,
+        kind: str = "jetson",
     ) -> None:
         if interval_ms < 1:
             raise ValueError("interval_ms must be >= 1")
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         self.run_command = run_command
         self.interval_ms = int(interval_ms)
+        self.kind = kind
         run = run_id or f"{os.getpid()}-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.logfile = logfile or f"/tmp/jetson-hil-tegrastats-{run}.log"
+        sampler = "tegrastats" if kind == "jetson" else "gpu_sampler"
+        self.logfile = logfile or f"/tmp/jetson-hil-{sampler}-{run}.log"
         self.errfile = self.logfile + ".err"
+        # the per-run copy of gpu_sampler.py on a dGPU host (None: nothing to copy)
+        self.sampler_path: str | None = None
+        default_command = command == TEGRASTATS_COMMAND
+        if kind == "dgpu":
+            self.sampler_path = self.logfile.rsplit(".log", 1)[0] + ".py"
+            if default_command:
+                command = GPU_SAMPLER_COMMAND
+                stop_command = GPU_SAMPLER_STOP if stop_command == TEGRASTATS_STOP else stop_command
+            sudo = False
         self.sudo = sudo
-        self.command = command.format(interval_ms=self.interval_ms, logfile=shlex.quote(self.logfile))
-        self.stop_command = (
-            stop_command.format(interval_ms=self.interval_ms, logfile=shlex.quote(self.logfile))
-            if stop_command
-            else None
-        )
+        q = shlex.quote
+        words = {
+            "interval_ms": self.interval_ms,
+            "logfile": q(self.logfile),
+            "sampler": q(self.sampler_path or ""),
+            "pidfile": q(self.logfile + ".pid"),
+        }
+        self.command = command.format(**words)
+        self.stop_command = stop_command.format(**words) if stop_command else None
         self.binary = shlex.split(self.command)[0]
+        self.name = "gpu_sampler.py" if kind == "dgpu" and default_command else self.binary
+        """What the messages call the sampler (``binary`` is the program the command starts)."""
         self.parse = parse or _default_parser()
         self.poll_interval_s = poll_interval_s
         self.command_timeout_s = command_timeout_s
@@ -156,6 +191,7 @@ class TelemetryRecorder:
         self._thread: threading.Thread | None = None
         self._started = False
         self._exited = False
+        self._installed = False
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -183,7 +219,7 @@ class TelemetryRecorder:
         try:
             self._launch()
         except Exception as exc:  # the transport itself failed (host unreachable, timeout)
-            self._fail(f"could not start {self.binary} on the device: {exc}")
+            self._fail(f"could not start {self.name} on the device: {exc}")
         if self.error is None:
             self._thread = threading.Thread(target=self._loop, name="jetson-hil-telemetry", daemon=True)
             self._thread.start()
@@ -193,7 +229,10 @@ class TelemetryRecorder:
         q = shlex.quote
         rc, out, _ = self._run(f"command -v {q(self.binary)}")
         if rc != 0 or not out.strip():
-            self._fail(f"{self.binary} not found on the device")
+            needed = f" ({self.name} runs with it)" if self.name != self.binary else ""
+            self._fail(f"{self.binary} not found on the device{needed}")
+            return
+        if self.sampler_path and not self._install_sampler():
             return
         if self.sudo:
             rc, out, _ = self._run("id -u")
@@ -203,7 +242,7 @@ class TelemetryRecorder:
                     self.used_sudo = True
                 else:
                     reason = err.strip().splitlines()[-1] if err.strip() else f"exit status {rc}"
-                    self.notes.append(f"sudo -n failed ({reason}); running {self.binary} without root")
+                    self.notes.append(f"sudo -n failed ({reason}); running {self.name} without root")
         # nohup and setsid detach it from the login session (an SSH disconnect must not end it); both
         # exec, so $! is the sampler's pid (or sudo's, which relays signals to it).
         _, out, _ = self._run("for t in nohup setsid; do command -v $t >/dev/null 2>&1 && echo $t; done")
@@ -216,9 +255,21 @@ class TelemetryRecorder:
         rc, out, err = self._run(launch)
         pid = out.strip().splitlines()[-1] if out.strip() else ""
         if rc != 0 or not pid.isdigit():
-            self._fail(f"could not start {self.binary} on the device (exit status {rc}): {err.strip()[-300:]}")
+            self._fail(f"could not start {self.name} on the device (exit status {rc}): {err.strip()[-300:]}")
             return
         self.pid = int(pid)
+
+    def _install_sampler(self) -> bool:
+        """Copies gpu_sampler.py to `sampler_path` on the host (base64 through the shell: any transport)."""
+        data = base64.b64encode(GPU_SAMPLER.read_bytes()).decode()
+        q = shlex.quote
+        path = q(self.sampler_path or "")
+        rc, _, err = self._run(f"printf %s {data} | base64 -d > {path}.tmp && mv {path}.tmp {path}")
+        if rc != 0:
+            self._fail(f"could not copy {self.name} to {self.sampler_path} on the device: {err.strip()[-300:]}")
+            return False
+        self._installed = True
+        return True
 
     def _loop(self) -> None:
         while not self._stopping.wait(self.poll_interval_s) and not self._exited:
@@ -232,6 +283,9 @@ class TelemetryRecorder:
         if thread is not None:
             thread.join(timeout)
         if self.pid is None:
+            if self._installed:  # the copy is there but the sampler never started
+                with contextlib.suppress(Exception):
+                    self._run(f"rm -f {shlex.quote(self.sampler_path or '')}")
             with self._cond:
                 self._cond.notify_all()
             return
@@ -239,12 +293,13 @@ class TelemetryRecorder:
             self._terminate()
             self.poll(final=True)
             q = shlex.quote
+            copy = f" {q(self.sampler_path)} {q(self.logfile + '.pid')}" if self.sampler_path else ""
             self._run(
-                f"rm -f {q(self.logfile)} {q(self.errfile)} 2>/dev/null; "
+                f"rm -f {q(self.logfile)} {q(self.errfile)}{copy} 2>/dev/null; "
                 f"[ -e {q(self.logfile)} ] && {self._prefix()}rm -f {q(self.logfile)}; true"
             )
         except Exception as exc:  # the device went away: evidence so far is kept
-            self.notes.append(f"stopping {self.binary} failed: {exc}")
+            self.notes.append(f"stopping {self.name} failed: {exc}")
         finally:
             self.pid = None
             with self._cond:
@@ -272,7 +327,7 @@ class TelemetryRecorder:
                 return
         _, out, _ = self._run(f"kill -9 {pid} 2>/dev/null || {self._prefix()}kill -9 {pid}; {wait}{self._alive_cmd()}")
         if not out.strip().endswith("exited"):
-            self.notes.append(f"{self.binary} (pid {pid}) could not be stopped on the device")
+            self.notes.append(f"{self.name} (pid {pid}) could not be stopped on the device")
 
     def __enter__(self) -> TelemetryRecorder:
         return self.start()
@@ -365,7 +420,7 @@ class TelemetryRecorder:
         except Exception:  # the reason is best effort
             out = ""
         detail = " ".join(out.split()) or "no error output"
-        reason = f"{self.binary} {what} on the device: {detail}"
+        reason = f"{self.name} {what} on the device: {detail}"
         sudo_note = next((n for n in self.notes if n.startswith("sudo -n failed")), None)
         if sudo_note:
             reason += f"; it may need root and {sudo_note.split(';')[0]}"
@@ -415,7 +470,7 @@ class TelemetryRecorder:
             found = self._matching(since)
         if len(found) >= count:
             return found
-        what = f"waiting for {count} {self.binary} sample{'s' if count != 1 else ''}: saw {len(found)}"
+        what = f"waiting for {count} {self.name} sample{'s' if count != 1 else ''}: saw {len(found)}"
         if self.error is not None:
             raise TelemetryTimeout(f"{what}; {self.error}")
         if not self._started:
