@@ -23,16 +23,25 @@ from jetson_hil.errors import ParseError
 from jetson_hil.l4t import Compatibility
 
 __all__ = [
+    "DETECT_COMMAND",
+    "KERNEL_MODULE_FILE",
     "QUERY_COMMAND",
     "QUERY_FIELDS",
+    "DgpuHost",
     "GpuInfo",
     "GpuProcess",
+    "HostKind",
     "Platform",
     "ProcessSample",
     "ProcessSamples",
     "SmiHeader",
+    "SmiRun",
     "detect_platform",
     "driver_supports",
+    "driver_versions_agree",
+    "host_kind",
+    "parse_detection",
+    "parse_kernel_module_version",
     "parse_process_samples",
     "parse_processes",
     "parse_query_csv",
@@ -198,6 +207,101 @@ def detect_platform(tegra_release: bool, smi_names: list[str] | None, smi_error:
     return Platform("none", f"no /etc/nv_tegra_release and nvidia-smi lists no GPU{why}")
 
 
+DETECT_COMMAND = (
+    "if [ -e /etc/nv_tegra_release ]; then echo 'tegra_release yes'; else echo 'tegra_release no'; fi; "
+    "if ! command -v nvidia-smi >/dev/null 2>&1; then echo 'nvidia-smi absent'; exit 0; fi; "
+    'timeout -k 2 20 nvidia-smi --query-gpu=name --format=csv,noheader 2>&1; echo "nvidia-smi exit $?"'
+)
+"""One shell command for the detection rule's facts; `parse_detection` reads its output."""
+
+
+def parse_detection(text: str) -> Platform:
+    """`detect_platform` on `DETECT_COMMAND`'s output. ParseError when the output is not that command's."""
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] not in ("tegra_release yes", "tegra_release no"):
+        raise ParseError("not the output of the dGPU detection command (no 'tegra_release' line)", text[:200])
+    tegra = lines[0].endswith("yes")
+    rest = lines[1:]
+    if rest == ["nvidia-smi absent"]:
+        return detect_platform(tegra, None, "nvidia-smi: command not found")
+    if not rest or not rest[-1].startswith("nvidia-smi exit "):
+        raise ParseError("the detection command's output has no 'nvidia-smi exit N' line", text[:200])
+    status, body = rest[-1].rsplit(" ", 1)[-1], rest[:-1]
+    if status != "0":
+        return detect_platform(tegra, None, "\n".join(body) or f"nvidia-smi exited {status}")
+    return detect_platform(tegra, [line.strip() for line in body])
+
+
+@dataclass(frozen=True)
+class HostKind:
+    """Which Task 1 checks apply: ``jetson`` (L4T, JetPack, tegrastats) or ``dgpu`` (driver, CUDA, NVML)."""
+
+    kind: str
+    reason: str
+
+    @property
+    def is_dgpu(self) -> bool:
+        return self.kind == "dgpu"
+
+
+def host_kind(profile_kind: str, platform: Platform | None, detect_error: str = "") -> HostKind:
+    """The rule: the profile's ``kind = "dgpu"`` wins; a ``jetson`` profile on a host that detects as a dGPU (no
+    /etc/nv_tegra_release, nvidia-smi names a discrete GPU) is a dGPU; anything else stays a Jetson, so the L4T
+    checks run and say what is missing (a Jetson whose release file is gone must fail them, not skip them).
+
+    >>> host_kind("jetson", Platform("dgpu", "no /etc/nv_tegra_release and nvidia-smi answers")).kind
+    'dgpu'
+    """
+    if profile_kind == "dgpu":
+        return HostKind("dgpu", 'the device profile says kind = "dgpu"')
+    if platform is not None and platform.is_dgpu:
+        return HostKind("dgpu", f'the profile says kind = "{profile_kind}" but the host is a dGPU: {platform.reason}')
+    if platform is None:
+        why = f" (detection failed: {detect_error})" if detect_error else ""
+        return HostKind("jetson", f'the device profile says kind = "{profile_kind}"{why}')
+    return HostKind("jetson", f'the device profile says kind = "{profile_kind}" and {platform.reason}')
+
+
+# ------------------------------------------------------------------------------------- kernel module
+KERNEL_MODULE_FILE = "/proc/driver/nvidia/version"
+_NVRM = re.compile(r"NVRM version:.*?Kernel Module(?:\s+for\s+\S+)?\s+([0-9]+\.[0-9]+(?:\.[0-9]+)?)")
+
+
+def parse_kernel_module_version(text: str) -> str | None:
+    """The loaded kernel module's version from /proc/driver/nvidia/version (proprietary or open module), or
+    None when the text has no ``NVRM version`` line.
+
+    >>> parse_kernel_module_version("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 2023")
+    '535.104.05'
+    """
+    m = _NVRM.search(text or "")
+    return m[1] if m else None
+
+
+def driver_versions_agree(
+    banner: str | None, per_gpu: list[str | None], kernel_module: str | None
+) -> tuple[bool, list[str]]:
+    """Do nvidia-smi's banner, each GPU's ``driver_version`` and the loaded kernel module name one driver?
+
+    Returns (ok, problems); a reading that is None is not compared (``kernel_module`` is None when the host
+    does not expose /proc/driver/nvidia/version). A kernel module other than the user-space library is the
+    classic half-finished driver upgrade (NVML: 'Driver/library version mismatch').
+    """
+    problems = []
+    versions = {v for v in per_gpu if v}
+    if banner and versions - {banner}:
+        problems.append(f"nvidia-smi's banner says driver {banner} but the GPUs report {', '.join(sorted(versions))}")
+    if len(versions) > 1:
+        problems.append(f"the GPUs report different drivers: {', '.join(sorted(versions))}")
+    user_space = banner or next(iter(sorted(versions)), None)
+    if kernel_module and user_space and kernel_module != user_space:
+        problems.append(
+            f"the loaded kernel module is {kernel_module} but the user-space driver (nvidia-smi, NVML) is "
+            f"{user_space}: a driver upgrade without a reboot or module reload"
+        )
+    return not problems, problems
+
+
 # ------------------------------------------------------------------------------------- compatibility
 FORWARD_COMPAT_NOTE = (
     "a newer CUDA runtime runs on an older driver only through CUDA forward compatibility (the cuda-compat "
@@ -224,6 +328,83 @@ def driver_supports(driver_cuda: str, container_cuda: str) -> Compatibility:
         f"the driver supports CUDA up to {dtext}, below the container's CUDA {ctext} "
         f"(torch then reports 'CUDA driver version is insufficient for CUDA runtime version'); {FORWARD_COMPAT_NOTE}",
     )
+
+
+# -------------------------------------------------------------------------------------------- the host
+@dataclass(frozen=True)
+class SmiRun:
+    """One nvidia-smi run on the host: whether it exists, its status and output."""
+
+    found: bool
+    rc: int | None
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.found and self.rc == 0
+
+    def why(self) -> str:
+        """Why it failed, in one line (nvidia-smi prints its reasons on stdout)."""
+        if not self.found:
+            return "nvidia-smi is not on the host's PATH"
+        if self.rc in (124, 137):
+            return "nvidia-smi timed out (a wedged driver)"
+        text = (self.stdout + "\n" + self.stderr).strip().splitlines()
+        return f"nvidia-smi exited {self.rc}: " + (text[-1].strip() if text else "no output")
+
+
+class DgpuHost:
+    """A dGPU host's driver facts read through ``run(command, timeout_s=...)`` (``DeviceFacts.run``): every
+    property runs its command again, so nothing goes stale.
+
+    >>> host = DgpuHost(device.run)                    # doctest: +SKIP
+    >>> host.header.driver_version, host.gpus[0].name  # doctest: +SKIP
+    ('580.159.04', 'NVIDIA H200')
+    """
+
+    def __init__(self, run, timeout_s: float = 30.0) -> None:
+        self._run = run
+        self.timeout_s = timeout_s
+
+    def smi(self, args: str = "") -> SmiRun:
+        out = self._run(f"command -v nvidia-smi >/dev/null 2>&1 || exit 127; nvidia-smi {args}",
+                        timeout_s=self.timeout_s)  # fmt: skip
+        if out.rc == 127 and not out.stdout.strip():
+            return SmiRun(False, None, "", out.stderr)
+        return SmiRun(True, out.rc, out.stdout, out.stderr)
+
+    @property
+    def banner(self) -> SmiRun:
+        return self.smi()
+
+    @property
+    def header(self) -> SmiHeader:
+        """The banner's versions; ParseError when nvidia-smi fails or prints no banner."""
+        run = self.banner
+        if not run.ok:
+            raise ParseError(run.why(), run.stdout[-300:])
+        return parse_smi_header(run.stdout)
+
+    @property
+    def query(self) -> SmiRun:
+        return self.smi(QUERY_COMMAND.split(" ", 1)[1])
+
+    @property
+    def gpus(self) -> list[GpuInfo]:
+        run = self.query
+        if not run.ok:
+            raise ParseError(run.why(), run.stdout[-300:])
+        return parse_query_csv(run.stdout)
+
+    @property
+    def kernel_module_text(self) -> str | None:
+        out = self._run(f"cat {KERNEL_MODULE_FILE}", timeout_s=self.timeout_s)
+        return out.stdout if out.rc == 0 and out.stdout.strip() else None
+
+    @property
+    def kernel_module_version(self) -> str | None:
+        return parse_kernel_module_version(self.kernel_module_text or "")
 
 
 # ------------------------------------------------------------------------------------------- processes

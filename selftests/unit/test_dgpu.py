@@ -14,9 +14,16 @@ from pathlib import Path
 import pytest
 
 from jetson_hil.dgpu import (
+    DETECT_COMMAND,
     QUERY_COMMAND,
+    DgpuHost,
+    Platform,
     detect_platform,
     driver_supports,
+    driver_versions_agree,
+    host_kind,
+    parse_detection,
+    parse_kernel_module_version,
     parse_process_samples,
     parse_processes,
     parse_query_csv,
@@ -40,6 +47,21 @@ QUERY_H200 = """\
 index, name, driver_version, memory.total [MiB], compute_cap, pci.bus_id
 0, NVIDIA H200, 580.159.04, 143771 MiB, 9.0, 00000000:00:06.0
 """
+
+# nvidia-smi's answer when the kernel module is not loaded (driver installed, not running).
+SMI_NO_DRIVER = (
+    "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
+    "NVIDIA driver is installed and running.\n"
+)
+# NVRM lines of /proc/driver/nvidia/version: the proprietary and the open kernel module.
+NVRM_PROPRIETARY = (
+    "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n"
+    "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+)
+NVRM_OPEN = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  "
+    "(dvs-builder@U22-I3-AF03-09-1)  Thu Oct 30 23:47:10 UTC 2025\n"
+)
 
 
 def load_sampler():
@@ -81,6 +103,100 @@ def test_detection_rule() -> None:
     gone = detect_platform(False, None, "bash: nvidia-smi: command not found\n")
     assert gone.kind == "none" and "command not found" in gone.reason
     assert "lists no GPU" in detect_platform(False, []).reason
+
+
+def test_detection_command_output() -> None:
+    h200 = parse_detection("tegra_release no\nNVIDIA H200\nnvidia-smi exit 0\n")
+    assert h200.is_dgpu and "'NVIDIA H200'" in h200.reason
+    two = parse_detection("tegra_release no\nNVIDIA H200\nNVIDIA H200\nnvidia-smi exit 0\n")
+    assert two.is_dgpu and two.reason.count("H200") == 2
+    assert parse_detection("tegra_release yes\nnvidia-smi absent\n").is_tegra
+    assert parse_detection("tegra_release no\nOrin (nvgpu)\nnvidia-smi exit 0\n").is_tegra
+    absent = parse_detection("tegra_release no\nnvidia-smi absent\n")
+    assert absent.kind == "none" and "command not found" in absent.reason
+    broken = parse_detection("tegra_release no\n" + SMI_NO_DRIVER + "nvidia-smi exit 9\n")
+    assert broken.kind == "none" and "couldn't communicate with the NVIDIA driver" in broken.reason
+    for bad in ("", "sh: syntax error\n", "tegra_release no\nNVIDIA H200\n"):
+        with pytest.raises(ParseError):
+            parse_detection(bad)
+    assert DETECT_COMMAND.startswith("if [ -e /etc/nv_tegra_release ]")
+
+
+def test_detection_command_runs_here(tmp_path: Path) -> None:
+    """The real shell command, with a stand-in nvidia-smi first on PATH (and without one)."""
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA H200'\n")
+    smi.chmod(0o755)
+    env = dict(os.environ, PATH=f"{tmp_path}:/usr/bin:/bin")
+    out = subprocess.run(["sh", "-c", DETECT_COMMAND], env=env, capture_output=True, text=True, timeout=30)
+    got = parse_detection(out.stdout)
+    if not Path("/etc/nv_tegra_release").exists():
+        assert got.is_dgpu, out.stdout
+    smi.unlink()
+    out = subprocess.run(["sh", "-c", DETECT_COMMAND], env=env, capture_output=True, text=True, timeout=30)
+    assert parse_detection(out.stdout).kind in ("none", "tegra")
+
+
+def test_host_kind_rule() -> None:
+    dgpu_host = Platform("dgpu", "no /etc/nv_tegra_release and nvidia-smi answers with 'NVIDIA H200'")
+    assert host_kind("dgpu", None).is_dgpu and "profile says" in host_kind("dgpu", None).reason
+    assert host_kind("dgpu", Platform("tegra", "a Jetson")).is_dgpu
+    switched = host_kind("jetson", dgpu_host)
+    assert switched.is_dgpu and "NVIDIA H200" in switched.reason
+    assert not host_kind("jetson", Platform("tegra", "/etc/nv_tegra_release exists")).is_dgpu
+    gone = host_kind("jetson", Platform("none", "no /etc/nv_tegra_release and nvidia-smi does not answer"))
+    assert not gone.is_dgpu and "does not answer" in gone.reason
+    failed = host_kind("jetson", None, "device unreachable")
+    assert not failed.is_dgpu and "detection failed: device unreachable" in failed.reason
+
+
+def test_kernel_module_version() -> None:
+    assert parse_kernel_module_version(NVRM_PROPRIETARY) == "535.104.05"
+    assert parse_kernel_module_version(NVRM_OPEN) == "580.159.04"
+    assert parse_kernel_module_version("") is None
+    assert parse_kernel_module_version("GCC version: 12\n") is None
+
+
+def test_driver_versions_agree() -> None:
+    assert driver_versions_agree("580.159.04", ["580.159.04"], "580.159.04") == (True, [])
+    assert driver_versions_agree("580.159.04", ["580.159.04", None], None) == (True, [])
+    ok, problems = driver_versions_agree("580.159.04", ["580.159.04"], "570.86.15")
+    assert not ok and "kernel module is 570.86.15" in problems[0] and "without a reboot" in problems[0]
+    ok, problems = driver_versions_agree("580.159.04", ["580.159.04", "575.51.03"], None)
+    assert not ok and len(problems) == 2 and "different drivers" in problems[1]
+    assert not driver_versions_agree(None, ["575.51.03"], "580.159.04")[0]
+
+
+class _Out:
+    def __init__(self, rc: int, stdout: str = "", stderr: str = "") -> None:
+        self.rc, self.stdout, self.stderr = rc, stdout, stderr
+
+
+def _host(answers: dict[str, _Out]) -> DgpuHost:
+    def run(command: str, timeout_s: float) -> _Out:
+        for key, out in answers.items():
+            if key in command:
+                return out
+        return _Out(1, "", "unexpected command")
+
+    return DgpuHost(run)
+
+
+def test_dgpu_host_reads_through_the_transport() -> None:
+    host = _host({"--query-gpu": _Out(0, QUERY_H200), "nvidia-smi ": _Out(0, SMI_H200), "cat ": _Out(0, NVRM_OPEN)})
+    assert host.header.cuda_version == "13.0" and host.gpus[0].name == "NVIDIA H200"
+    assert host.kernel_module_version == "580.159.04" and host.banner.ok
+    absent = _host({"nvidia-smi": _Out(127, "", "")})
+    assert not absent.banner.found and absent.banner.why() == "nvidia-smi is not on the host's PATH"
+    with pytest.raises(ParseError, match="not on the host's PATH"):
+        _ = absent.header
+    no_driver = _host({"nvidia-smi": _Out(9, SMI_NO_DRIVER), "cat ": _Out(1, "", "No such file")})
+    assert no_driver.banner.why().startswith("nvidia-smi exited 9: NVIDIA-SMI has failed")
+    assert no_driver.kernel_module_version is None
+    with pytest.raises(ParseError):
+        _ = no_driver.gpus
+    wedged = _host({"nvidia-smi": _Out(124, "")})
+    assert wedged.query.why() == "nvidia-smi timed out (a wedged driver)"
 
 
 def test_driver_vs_container_cuda() -> None:

@@ -284,3 +284,54 @@ def test_other_sampler_command_and_parser(tmp_path: Path, bin_dir: Path) -> None
     with rec:
         got = rec.wait_samples(2, timeout=10)
         assert got[0].sample == {"gpu_load_percent": 42, "mem": 17}
+
+
+FAKE_NVIDIA_SMI = """#!/bin/sh
+# Stand-in for `nvidia-smi --query-gpu=utilization.gpu,clocks.sm,temperature.gpu,power.draw
+# --format=csv,noheader,nounits -lms=N -i=0`, with the values of an H200 line (docs/gpu-validation.md).
+ms=1000
+for a in "$@"; do case "$a" in -lms=*) ms=${a#-lms=};; esac; done
+while true; do echo "99, 1530, 54, 558.581"; sleep $(awk "BEGIN{print $ms/1000}"); done
+"""
+
+
+def test_dgpu_kind_runs_gpu_sampler_as_tegrastats_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind='dgpu': gpu_sampler.py is copied beside the log, run with python3 (nvidia-smi here, no NVML), its
+    lines parse as tegrastats lines, and stop ends it and removes the copy."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    (bin_dir / "pynvml.py").write_text("raise ImportError('no NVML in this test')\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("PYTHONPATH", str(bin_dir))
+    rec = recorder(tmp_path, kind="dgpu", logfile=str(tmp_path / "gpu.log"), sudo=True)
+    assert rec.sampler_path == str(tmp_path / "gpu.py") and rec.name == "gpu_sampler.py" and not rec.sudo
+    assert rec.command.startswith(f"python3 {tmp_path}/gpu.py --interval 100 --logfile {tmp_path}/gpu.log")
+    with rec:
+        got = rec.wait_samples(2, timeout=20)
+        assert Path(rec.sampler_path).exists()
+        pid = rec.pid
+    sample = got[0].sample
+    assert (sample.gpu_load_percent, sample.gpu_freq_mhz, sample.gpu_temperature) == (99, 1530, 54.0)
+    assert sample.rails["VDD_GPU"].current_mw == 558581 and rec.bad_count == 0
+    assert not alive(pid) and not Path(rec.sampler_path).exists() and not (tmp_path / "gpu.log").exists()
+
+
+def test_dgpu_kind_without_nvidia_smi_or_nvml_is_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    (bin_dir / "pynvml.py").write_text("raise ImportError('no NVML in this test')\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.setenv("PYTHONPATH", str(bin_dir))
+    rec = recorder(tmp_path, kind="dgpu", logfile=str(tmp_path / "gpu.log"))
+    with rec, pytest.raises(TelemetryTimeout, match=r"gpu_sampler.py .*neither pynvml nor nvidia-smi works"):
+        rec.wait_samples(1, timeout=20)
+    assert not Path(rec.sampler_path).exists()
+
+
+def test_unknown_kind_is_refused() -> None:
+    with pytest.raises(ValueError, match="kind must be one of jetson, dgpu"):
+        TelemetryRecorder(local_run, kind="thor")
