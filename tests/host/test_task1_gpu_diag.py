@@ -3,14 +3,20 @@
 The runbook's `gpu_diag.sh` prints release, CUDA version, JetPack packages and a few seconds of
 tegrastats for a person to read; here each of those is a check with a verdict, and the script itself
 is run on the device and its output attached.
+
+A discrete-GPU host (profile ``kind = "dgpu"``, or no /etc/nv_tegra_release and nvidia-smi naming a discrete
+GPU: `jetson_hil.dgpu.host_kind`) has no L4T, JetPack or tegrastats: there the ``test_dgpu_*`` checks read the
+driver and CUDA versions from nvidia-smi and the NVML sampler instead, and the L4T-only checks skip saying so.
+On a Jetson the ``test_dgpu_*`` checks skip. The Docker and gpu_diag.sh checks run on both.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from jetson_hil import l4t
+from jetson_hil import dgpu, l4t
 from jetson_hil.device import PACKAGE_GROUPS, DeviceFactError, module_from_tegrastats, same_series, series_of_group
+from jetson_hil.errors import ParseError
 from jetson_hil.telemetry import TelemetryTimeout
 
 pytestmark = [pytest.mark.jetson, pytest.mark.host, pytest.mark.task1]
@@ -26,6 +32,52 @@ GPU_DIAG_HEADERS = (
     "docker runtimes",
 )
 REINSTALL = "reinstall JetPack's packages (`sudo apt install nvidia-jetpack`) or reflash the device with SDK Manager"
+L4T_ONLY = {
+    "test_host_is_tegra_with_a_parsed_release",
+    "test_jetpack_known_for_the_release",
+    "test_l4t_core_package_matches_the_release_file",
+    "test_cuda_toolkit_consistent_with_jetpack",
+    "test_jetpack_packages_present",
+    "test_jetpack_package_versions_consistent",
+    "test_tegrastats_runs",
+    "test_tegrastats_lines_parse_with_a_gpu_load",
+    "test_module_identified",
+    "test_gpu_diag_reports_this_device",
+}
+DRIVER_FIX = (
+    "install or repair the NVIDIA driver for this kernel (the distribution's nvidia-driver package or NVIDIA's "
+    "installer), then reboot"
+)
+
+
+@pytest.fixture(scope="module")
+def host_kind(profile, rig) -> dgpu.HostKind:
+    """Jetson or dGPU host (`jetson_hil.dgpu.host_kind`); never raises: an unreachable device is reported by the
+    checks that read it, and a failed detection keeps the profile's kind."""
+    try:
+        out = rig.facts().run(dgpu.DETECT_COMMAND, timeout_s=30)
+        return dgpu.host_kind(profile.device.kind, dgpu.parse_detection(out.stdout))
+    except Exception as exc:  # LinkDown, ParseError: fall back to the profile
+        return dgpu.host_kind(profile.device.kind, None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+
+@pytest.fixture(autouse=True)
+def _jetson_or_dgpu_checks(request: pytest.FixtureRequest) -> None:
+    """Skips the L4T-only checks on a dGPU host and the dGPU checks on a Jetson, with the reason."""
+    name = request.function.__name__
+    if name not in L4T_ONLY and not name.startswith("test_dgpu_"):
+        return
+    kind: dgpu.HostKind = request.getfixturevalue("host_kind")
+    if name in L4T_ONLY and kind.is_dgpu:
+        pytest.skip(f"an L4T/Jetson check, and this is a discrete-GPU host: {kind.reason}")
+    if name.startswith("test_dgpu_") and not kind.is_dgpu:
+        pytest.skip(f"a discrete-GPU check, and this is a Jetson host: {kind.reason}")
+
+
+@pytest.fixture(scope="module")
+def dgpu_host(device) -> dgpu.DgpuHost:
+    """The dGPU host's driver facts through the host (nvidia-smi, /proc/driver/nvidia/version)."""
+    return dgpu.DgpuHost(device.run)
 
 
 def _release(device) -> l4t.L4TRelease:
@@ -223,4 +275,129 @@ def test_gpu_diag_reports_this_device(gpu_diag, device):
     packages = gpu_diag.stdout.split("--- JetPack packages ---", 1)[-1].split("\n---", 1)[0]
     assert "nvidia-l4t-core" in packages or "nvidia-jetpack" in packages, (
         "gpu_diag.sh lists no JetPack package: dpkg is missing or empty on the device; fix: " + REINSTALL
+    )
+
+
+# --------------------------------------------------------------------------------------- dGPU hosts
+
+
+def _gpus(dgpu_host: dgpu.DgpuHost) -> list[dgpu.GpuInfo]:
+    __tracebackhide__ = True
+    query = dgpu_host.query
+    if not query.ok:
+        pytest.fail(f"`{dgpu.QUERY_COMMAND}` failed on the device: {query.why()}. Fix: {DRIVER_FIX}", pytrace=False)
+    try:
+        return dgpu.parse_query_csv(query.stdout)
+    except ParseError as exc:
+        pytest.fail(f"nvidia-smi's GPU list cannot be read: {exc}. Fix: {DRIVER_FIX}", pytrace=False)
+
+
+def _header(dgpu_host: dgpu.DgpuHost) -> dgpu.SmiHeader:
+    __tracebackhide__ = True
+    banner = dgpu_host.banner
+    if not banner.ok:
+        pytest.fail(f"nvidia-smi failed on the device: {banner.why()}. Fix: {DRIVER_FIX}", pytrace=False)
+    try:
+        return dgpu.parse_smi_header(banner.stdout)
+    except ParseError as exc:
+        pytest.fail(f"nvidia-smi printed no version banner: {exc}. Fix: {DRIVER_FIX}", pytrace=False)
+
+
+def test_dgpu_nvidia_smi_lists_the_gpus(dgpu_host, evidence):
+    gpus = _gpus(dgpu_host)
+    evidence.data["gpus"] = [g.fields for g in gpus]
+    assert gpus, f"nvidia-smi runs but lists no GPU: the driver sees no NVIDIA GPU on this host. Fix: {DRIVER_FIX}"
+    tegra = [g.name for g in gpus if g.is_tegra]
+    assert not tegra, (
+        f"nvidia-smi names {tegra[0]!r}, a Jetson's integrated GPU, but the checks run as for a discrete-GPU host "
+        f'(kind = "dgpu" in the profile). Fix: set kind = "jetson" in the device profile\'s [device] table'
+    )
+
+
+def test_dgpu_driver_version_is_one_driver(dgpu_host, evidence):
+    header = _header(dgpu_host)
+    gpus = _gpus(dgpu_host)
+    module_text = dgpu_host.kernel_module_text
+    module = dgpu.parse_kernel_module_version(module_text or "")
+    evidence.data["driver"] = {
+        "banner": header.driver_version,
+        "gpus": [g.driver_version for g in gpus],
+        "kernel_module": module,
+        "cuda_supported": header.cuda_version,
+    }
+    assert header.driver_version, (
+        f"nvidia-smi's banner has no 'Driver Version': {dgpu_host.banner.stdout.strip()[:200]!r}. Fix: {DRIVER_FIX}"
+    )
+    ok, problems = dgpu.driver_versions_agree(header.driver_version, [g.driver_version for g in gpus], module)
+    assert ok, "; ".join(problems) + f". Fix: reboot (or reload the nvidia kernel modules); if it stays, {DRIVER_FIX}"
+
+
+def test_dgpu_driver_reports_its_cuda_version(dgpu_host, evidence):
+    header = _header(dgpu_host)
+    evidence.data["driver_cuda"] = header.cuda_version
+    assert header.cuda_version, (
+        f"nvidia-smi's banner gives no 'CUDA Version' for driver {header.driver_version}: the driver's CUDA "
+        f"library (libcuda) is missing or does not load, so no CUDA program runs. Fix: {DRIVER_FIX}"
+    )
+
+
+def test_dgpu_driver_supports_the_cuda_toolkit(dgpu_host, device, evidence):
+    header = _header(dgpu_host)
+    toolkit = device.cuda_version
+    evidence.data["cuda_toolkit"] = toolkit
+    if toolkit is None:
+        pytest.skip(
+            "no CUDA toolkit on the host (/usr/local/cuda, nvcc): the containers bring their own CUDA runtime, "
+            "checked against this driver by test_dgpu_driver_supports_the_container_cuda"
+        )
+    assert header.cuda_version, "the driver reports no CUDA version (see test_dgpu_driver_reports_its_cuda_version)"
+    verdict = dgpu.driver_supports(header.cuda_version, toolkit)
+    assert verdict, (
+        f"the host's CUDA toolkit is {toolkit} and driver {header.driver_version}: {verdict.reason}. Fix: upgrade "
+        f"the driver to one whose CUDA is >= {toolkit}, or install the toolkit release that matches it"
+    )
+
+
+def test_dgpu_driver_supports_the_container_cuda(dgpu_host, container_probe, evidence):
+    from jetson_hil.probe import parse_probe
+
+    header = _header(dgpu_host)
+    probe = parse_probe(container_probe.stdout)
+    evidence.data["container_cuda"] = {"torch": probe.torch_version, "cuda": probe.cuda_version}
+    if probe.cuda_version is None:
+        pytest.skip(
+            f"torch in {container_probe.container} is {probe.torch_version or 'not importable'} with no CUDA "
+            f"version (a CPU build): Task 2 and Task 4 report it"
+        )
+    assert header.cuda_version, "the driver reports no CUDA version (see test_dgpu_driver_reports_its_cuda_version)"
+    verdict = dgpu.driver_supports(header.cuda_version, probe.cuda_version)
+    assert verdict, (
+        f"torch {probe.torch_version} in {container_probe.container} is built for CUDA {probe.cuda_version} and "
+        f"driver {header.driver_version}: {verdict.reason}"
+    )
+
+
+def test_dgpu_sampler_runs_with_a_gpu_load(telemetry, measure, evidence):
+    try:
+        samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
+    except TelemetryTimeout as exc:
+        pytest.fail(
+            f"the NVML sampler (tools/jetson/gpu_sampler.py) does not run on the device: {exc}. Fix: python3 and "
+            f"either nvidia-ml-py (pynvml) or nvidia-smi on the host, and a working driver (see the checks above)",
+            pytrace=False,
+        )
+    evidence.data["gpu_sampler"] = {"command": telemetry.command, "notes": list(telemetry.notes)}
+    measure(
+        "gpu_sampler.unparsed_lines",
+        telemetry.bad_count,
+        "lines",
+        high=0,
+        fix="the sampler's lines are not tegrastats lines: " + "; ".join(list(telemetry.bad_lines)[:2]),
+    )
+    parsed = [s.sample for s in samples]
+    without = [p.raw[:160] for p in parsed if p.gpu_load_percent is None]
+    assert not without, (
+        f"{len(without)} of {len(parsed)} sampler lines carry no GR3D_FREQ (GPU utilisation), e.g. {without[0]!r}: "
+        f"NVML gives no utilisation for this GPU (a MIG instance or vGPU reports none). Fix: run the suite "
+        f"against the whole GPU, or against its MIG parent"
     )
