@@ -311,21 +311,22 @@ FORWARD_COMPAT_NOTE = (
 )
 
 
-def driver_supports(driver_cuda: str, container_cuda: str) -> Compatibility:
+def driver_supports(driver_cuda: str, container_cuda: str, what: str = "the container's CUDA") -> Compatibility:
     """Does a driver whose banner says ``CUDA Version: driver_cuda`` run a container built for ``container_cuda``?
 
     The rule: the driver's highest CUDA (major.minor) >= the container's CUDA (major.minor). A refusal carries
-    the forward-compatibility note. ParseError for a value that is not a version.
+    the forward-compatibility note. ``what`` names the other side in the reason ("the host toolkit's CUDA").
+    ParseError for a value that is not a version.
     """
     d, c = _version_tuple(driver_cuda)[:2], _version_tuple(container_cuda)[:2]
     d = d + (0,) * (2 - len(d))
     c = c + (0,) * (2 - len(c))
     dtext, ctext = f"{d[0]}.{d[1]}", f"{c[0]}.{c[1]}"
     if d >= c:
-        return Compatibility(True, f"the driver supports CUDA up to {dtext}, at or above the container's CUDA {ctext}")
+        return Compatibility(True, f"the driver supports CUDA up to {dtext}, at or above {what} {ctext}")
     return Compatibility(
         False,
-        f"the driver supports CUDA up to {dtext}, below the container's CUDA {ctext} "
+        f"the driver supports CUDA up to {dtext}, below {what} {ctext} "
         f"(torch then reports 'CUDA driver version is insufficient for CUDA runtime version'); {FORWARD_COMPAT_NOTE}",
     )
 

@@ -146,26 +146,13 @@ class TelemetryRecorder:
         self.errfile = self.logfile + ".err"
         # the per-run copy of gpu_sampler.py on a dGPU host (None: nothing to copy)
         self.sampler_path: str | None = None
-        default_command = command == TEGRASTATS_COMMAND
-        if kind == "dgpu":
-            self.sampler_path = self.logfile.rsplit(".log", 1)[0] + ".py"
-            if default_command:
-                command = GPU_SAMPLER_COMMAND
-                stop_command = GPU_SAMPLER_STOP if stop_command == TEGRASTATS_STOP else stop_command
-            sudo = False
+        self._by_kind = command == TEGRASTATS_COMMAND
         self.sudo = sudo
-        q = shlex.quote
-        words = {
-            "interval_ms": self.interval_ms,
-            "logfile": q(self.logfile),
-            "sampler": q(self.sampler_path or ""),
-            "pidfile": q(self.logfile + ".pid"),
-        }
-        self.command = command.format(**words)
-        self.stop_command = stop_command.format(**words) if stop_command else None
-        self.binary = shlex.split(self.command)[0]
-        self.name = "gpu_sampler.py" if kind == "dgpu" and default_command else self.binary
-        """What the messages call the sampler (``binary`` is the program the command starts)."""
+        self._set_command(command, stop_command)
+        if kind == "dgpu" and self._by_kind:
+            self._use_gpu_sampler(stop_command == TEGRASTATS_STOP)
+        elif kind == "dgpu":
+            self.sudo = False
         self.parse = parse or _default_parser()
         self.poll_interval_s = poll_interval_s
         self.command_timeout_s = command_timeout_s
@@ -208,6 +195,39 @@ class TelemetryRecorder:
     def _prefix(self) -> str:
         return "sudo -n " if self.used_sudo else ""
 
+    def _set_command(self, command: str, stop_command: str | None) -> None:
+        q = shlex.quote
+        words = {
+            "interval_ms": self.interval_ms,
+            "logfile": q(self.logfile),
+            "sampler": q(self.sampler_path or ""),
+            "pidfile": q(self.logfile + ".pid"),
+        }
+        self.command = command.format(**words)
+        self.stop_command = stop_command.format(**words) if stop_command else None
+        self.binary = shlex.split(self.command)[0]
+        self.name = self.binary
+        """What the messages call the sampler (``binary`` is the program the command starts)."""
+
+    def _use_gpu_sampler(self, default_stop: bool = True) -> None:
+        """Switches to gpu_sampler.py (a dGPU host): copied beside the log, no sudo."""
+        self.sampler_path = self.logfile.rsplit(".log", 1)[0] + ".py"
+        stop = GPU_SAMPLER_STOP if default_stop else self.stop_command
+        self._set_command(GPU_SAMPLER_COMMAND, stop)
+        self.name = "gpu_sampler.py"
+        self.sudo = False
+
+    def _detected_dgpu(self) -> str | None:
+        """Why the host is a dGPU (`jetson_hil.dgpu` detection rule), or None when it is not or cannot tell."""
+        from jetson_hil import dgpu
+
+        try:
+            _, out, _ = self._run(dgpu.DETECT_COMMAND)
+            platform = dgpu.parse_detection(out)
+        except Exception:  # a host that cannot say keeps the tegrastats verdict
+            return None
+        return platform.reason if platform.is_dgpu else None
+
     # ---------------------------------------------------------------------------------- lifecycle
 
     def start(self) -> TelemetryRecorder:
@@ -228,6 +248,12 @@ class TelemetryRecorder:
     def _launch(self) -> None:
         q = shlex.quote
         rc, out, _ = self._run(f"command -v {q(self.binary)}")
+        if (rc != 0 or not out.strip()) and self.kind == "jetson" and self._by_kind:
+            why = self._detected_dgpu()
+            if why is not None:  # a jetson profile on a dGPU host: Task 1's checks switch too (dgpu.host_kind)
+                self.notes.append(f"no tegrastats on the device, and {why}: recording with gpu_sampler.py")
+                self._use_gpu_sampler()
+                rc, out, _ = self._run(f"command -v {q(self.binary)}")
         if rc != 0 or not out.strip():
             needed = f" ({self.name} runs with it)" if self.name != self.binary else ""
             self._fail(f"{self.binary} not found on the device{needed}")

@@ -53,16 +53,16 @@ SMI_NO_DRIVER = (
     "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
     "NVIDIA driver is installed and running.\n"
 )
-# NVRM lines of /proc/driver/nvidia/version: the proprietary and the open kernel module.
+# /proc/driver/nvidia/version: the open kernel module as captured on the H200 (docs/gpu-validation.md, section
+# 5), and the proprietary module's NVRM line as the 535 driver prints it.
+NVRM_OPEN = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \n"
+    "GCC version:  gcc version 15.3.0 (GCC) \n"
+)
 NVRM_PROPRIETARY = (
     "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC 2023\n"
     "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
 )
-NVRM_OPEN = (
-    "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  "
-    "(dvs-builder@U22-I3-AF03-09-1)  Thu Oct 30 23:47:10 UTC 2025\n"
-)
-
 
 def load_sampler():
     spec = importlib.util.spec_from_file_location("gpu_sampler", SAMPLER)
@@ -205,6 +205,8 @@ def test_driver_vs_container_cuda() -> None:
     assert not old and "below the container's CUDA 12.4" in old.reason and "forward compatibility" in old.reason
     with pytest.raises(ParseError):
         driver_supports("N/A", "12.4")
+    toolkit = driver_supports("13.0", "13.9.0", "the host toolkit's CUDA")
+    assert not toolkit and "below the host toolkit's CUDA 13.9" in toolkit.reason
 
 
 def test_processes_from_sampler_and_nvidia_smi() -> None:

@@ -8,6 +8,7 @@ It is only a unit-test stand-in for the device's tegrastats; the simulator has t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -290,14 +291,13 @@ FAKE_NVIDIA_SMI = """#!/bin/sh
 # Stand-in for `nvidia-smi --query-gpu=utilization.gpu,clocks.sm,temperature.gpu,power.draw
 # --format=csv,noheader,nounits -lms=N -i=0`, with the values of an H200 line (docs/gpu-validation.md).
 ms=1000
-for a in "$@"; do case "$a" in -lms=*) ms=${a#-lms=};; esac; done
+for a in "$@"; do case "$a" in -lms=*) ms=${a#-lms=};; --query-gpu=name) echo "NVIDIA H200"; exit 0;; esac; done
 while true; do echo "99, 1530, 54, 558.581"; sleep $(awk "BEGIN{print $ms/1000}"); done
 """
 
 
-def test_dgpu_kind_runs_gpu_sampler_as_tegrastats_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """kind='dgpu': gpu_sampler.py is copied beside the log, run with python3 (nvidia-smi here, no NVML), its
-    lines parse as tegrastats lines, and stop ends it and removes the copy."""
+def _dgpu_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in nvidia-smi and python3 first on PATH, and NVML not importable."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
@@ -306,6 +306,12 @@ def test_dgpu_kind_runs_gpu_sampler_as_tegrastats_lines(tmp_path: Path, monkeypa
     (bin_dir / "pynvml.py").write_text("raise ImportError('no NVML in this test')\n")
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("PYTHONPATH", str(bin_dir))
+
+
+def test_dgpu_kind_runs_gpu_sampler_as_tegrastats_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kind='dgpu': gpu_sampler.py is copied beside the log, run with python3 (nvidia-smi here, no NVML), its
+    lines parse as tegrastats lines, and stop ends it and removes the copy."""
+    _dgpu_host(tmp_path, monkeypatch)
     rec = recorder(tmp_path, kind="dgpu", logfile=str(tmp_path / "gpu.log"), sudo=True)
     assert rec.sampler_path == str(tmp_path / "gpu.py") and rec.name == "gpu_sampler.py" and not rec.sudo
     assert rec.command.startswith(f"python3 {tmp_path}/gpu.py --interval 100 --logfile {tmp_path}/gpu.log")
@@ -335,3 +341,19 @@ def test_dgpu_kind_without_nvidia_smi_or_nvml_is_the_reason(tmp_path: Path, monk
 def test_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="kind must be one of jetson, dgpu"):
         TelemetryRecorder(local_run, kind="thor")
+
+
+@pytest.mark.skipif(Path("/etc/nv_tegra_release").exists() or shutil.which("tegrastats") is not None,
+                    reason="a Jetson here: the switch is for hosts without tegrastats")  # fmt: skip
+def test_jetson_kind_on_a_dgpu_host_switches_to_gpu_sampler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A jetson profile on a host with no tegrastats that detects as a dGPU records with gpu_sampler.py, as the
+    Task 1 checks switch to the dGPU ones there (jetson_hil.dgpu.host_kind)."""
+    _dgpu_host(tmp_path, monkeypatch)
+    rec = recorder(tmp_path, logfile=str(tmp_path / "t.log"))
+    assert rec.binary == "tegrastats"
+    with rec:
+        got = rec.wait_samples(2, timeout=20)
+        assert rec.name == "gpu_sampler.py" and rec.command.startswith("python3 ")
+    assert got[0].sample.gpu_load_percent == 99
+    assert "no tegrastats on the device, and no /etc/nv_tegra_release and nvidia-smi answers" in rec.notes[0]
+    assert not Path(rec.sampler_path).exists()
