@@ -73,12 +73,16 @@ class _Invalid(Exception):
 _MISSING = object()
 
 
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*):[^/\s]*@")
+
+
 def _show(value: Any) -> str:
-    """A value the way it is written in TOML, so the message can be matched against the file."""
+    """A value the way it is written in TOML, so the message can be matched against the file; a password in
+    a URL (``mqtt://user:pw@host``) is shown as ``***``: the message reaches terminals, logs and reports."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value)
+        return json.dumps(_URL_PASSWORD.sub(r"\1:***@", value))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, dict):
