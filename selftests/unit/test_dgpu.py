@@ -354,3 +354,10 @@ def test_simulated_gpu_steps_aside_on_a_real_nvidia_gpu(tmp_path: Path) -> None:
     assert _shim_state(tmp_path, JETSON_SIM_REAL_GPU="0")["hooks"] == ["_TorchImportHook"]
     (tmp_path / "nvidiactl").unlink()
     assert _shim_state(tmp_path, JETSON_SIM_REAL_GPU="1")["hooks"] == []
+
+
+def test_example_dgpu_profile_loads() -> None:
+    from jetson_hil.profile import load_profile
+
+    p = load_profile(ROOT / "devices" / "example-dgpu-local.toml")
+    assert (p.device.kind, p.device.host, p.device.sudo) == ("dgpu", "local://", False)
