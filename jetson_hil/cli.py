@@ -1,4 +1,5 @@
-"""The `jetson-hil` command: `jetson-hil sim up|down|status|fault` manages simulated Jetsons."""
+"""The `jetson-hil` command: `jetson-hil sim up|down|status|fault` manages simulated Jetsons (one, or a fleet
+with ``--devices N``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from jetson_hil import l4t
 
 def _progress(message: str) -> None:
     print(f"[sim] {message}", file=sys.stderr, flush=True)
+
+
+def _fleet_args(parser) -> None:
+    parser.add_argument("--devices", type=int, default=0, metavar="N",
+                        help="a fleet: N devices sim<FIRST>..sim<FIRST+N-1> instead of --name (see docs/fleet.md)")
+    parser.add_argument("--first", type=int, default=1, metavar="K", help="with --devices: the first is simK")
 
 
 def _sim_parser(sub) -> None:
@@ -31,13 +38,18 @@ def _sim_parser(sub) -> None:
     up.add_argument("--rate", type=float, default=5.0, help="embeddings per second (default 5)")
     up.add_argument("--fault", action="append", default=[], choices=sorted(faults.FAULTS), metavar="NAME",
                     help="start with this fault (repeatable); see docs/faults.md")
+    _fleet_args(up)
+    up.add_argument("--fleet-demo", nargs="?", const="nan_embeddings", default=None, choices=sorted(faults.FAULTS),
+                    metavar="FAULT", help="with --devices: the last device also gets FAULT (default nan_embeddings)")
     down = verbs.add_parser("down", help="stop a simulated Jetson and leave nothing running",
                             description="Stop the device's containers, unmount its root, stop our engine.")
     down.add_argument("--name", default="sim1")
     down.add_argument("--purge", action="store_true", help="also delete its state directory")
+    _fleet_args(down)
     st = verbs.add_parser("status", help="show a simulated Jetson's state as JSON",
                           description="Print the simulated device's configuration and service states.")
     st.add_argument("--name", default="sim1")
+    _fleet_args(st)
     fault = verbs.add_parser("fault", help="set or clear a fault on a running simulated Jetson",
                              description="Set or clear a named fault; the device is changed as the fault says.")
     fault.add_argument("action", choices=["set", "clear"])
@@ -50,6 +62,10 @@ def _run_sim(args) -> int:
     from jetson_hil.sim.engine import EngineError
 
     try:
+        if getattr(args, "devices", 0):
+            return _run_fleet(args)
+        if getattr(args, "fleet_demo", None):
+            raise simulator.SimError("--fleet-demo needs --devices N (the fault goes on the last device)")
         if args.verb == "up":
             cfg = simulator.SimConfig(name=args.name, module=args.module, l4t=args.l4t, encoder=args.encoder,
                                       backend=args.backend, rate=args.rate, faults=list(dict.fromkeys(args.fault)))
@@ -64,6 +80,22 @@ def _run_sim(args) -> int:
     except (simulator.SimError, EngineError, PermissionError) as exc:
         print(f"jetson-hil sim {args.verb}: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _run_fleet(args) -> int:
+    """`sim up|down|status --devices N [--first K]`: each device in turn; `up` writes the fleet inventory."""
+    from jetson_hil.sim import fleet, simulator
+
+    devices = fleet.names(args.devices, args.first)
+    if args.verb == "up":
+        base = simulator.SimConfig(module=args.module, l4t=args.l4t, encoder=args.encoder, backend=args.backend,
+                                   rate=args.rate, faults=list(dict.fromkeys(args.fault)))
+        print(fleet.up(base, devices, args.fleet_demo, log=_progress))
+    elif args.verb == "down":
+        fleet.down(devices, purge=args.purge, log=_progress)
+    else:
+        print(json.dumps([simulator.status(name) for name in devices], indent=2))
     return 0
 
 
