@@ -7,6 +7,7 @@ fixtures.rig       links (host, device, docker_client, agent_container, mqtt_rec
                    probes
 fixtures.plan      the runbook path (plan) and the project files the later tasks read
 fixtures.gpu_use   GPU-use evidence: the agent's own processes among the GPU's users
+fixtures.remediate --allow-changes/--keep-changes and `remedy`: runbook steps applied, backed up, restored
 fixtures.lease     the device lease: shared for read-only runs, exclusive for remediation (jetson_hil.lease)
 """
 
@@ -18,5 +19,6 @@ pytest_plugins: list[str] = [
     "fixtures.plan",
     "fixtures.report",
     "fixtures.gpu_use",
+    "fixtures.remediate",
     "fixtures.lease",
 ]
