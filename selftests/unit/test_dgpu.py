@@ -54,7 +54,7 @@ SMI_NO_DRIVER = (
     "NVIDIA driver is installed and running.\n"
 )
 # /proc/driver/nvidia/version: the open kernel module as captured on the H200 (docs/gpu-validation.md, section
-# 5), and the proprietary module's NVRM line as the 535 driver prints it.
+# 6), and the proprietary module's NVRM line as the 535 driver prints it.
 NVRM_OPEN = (
     "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \n"
     "GCC version:  gcc version 15.3.0 (GCC) \n"
