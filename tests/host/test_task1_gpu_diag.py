@@ -360,10 +360,13 @@ def test_dgpu_driver_supports_the_cuda_toolkit(dgpu_host, device, evidence):
         )
 
 
-def test_dgpu_driver_supports_the_container_cuda(dgpu_host, container_probe, evidence):
+def test_dgpu_driver_supports_the_container_cuda(dgpu_host, evidence, request):
     from jetson_hil.probe import parse_probe
 
     header = _header(dgpu_host)
+    # asked for here, not as an argument: a session fixture would be set up (and fail on a stopped agent) before
+    # the autouse fixture skips this check on a Jetson
+    container_probe = request.getfixturevalue("container_probe")
     probe = parse_probe(container_probe.stdout)
     evidence.data["container_cuda"] = {"torch": probe.torch_version, "cuda": probe.cuda_version}
     if probe.cuda_version is None:
