@@ -37,6 +37,7 @@ def device_row(name: str, device_summary: Mapping[str, Any]) -> dict[str, Any]:
         "device": name,
         "profile": run.get("device"),
         "verdict": run.get("verdict", "not run"),
+        "worker": run.get("worker"),
         "tasks": {task: v.get("verdict", "not run") for task, v in device_summary.get("tasks", {}).items()},
         "failed": failed,
         "summary": f"devices/{name}/summary.json",
