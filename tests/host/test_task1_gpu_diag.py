@@ -226,6 +226,13 @@ def test_module_identified(device, telemetry, evidence):
                 f"{', '.join(sorted(s.rails))})"
             )
     evidence.data["module"] = module.name if module else None
+    if module is None and how.startswith("device tree"):
+        pytest.fail(
+            f"the Jetson module could not be identified: no known model in /proc/device-tree/model ({model!r}) and "
+            f"tegrastats gave no sample to identify it by (test_tegrastats_runs says why). Fix: make tegrastats run "
+            f"for the suite's user",
+            pytrace=False,
+        )
     assert module is not None, (
         f"the Jetson module could not be identified: no known model in /proc/device-tree/model ({model!r}) and "
         f"the tegrastats line matches no known module. Fix: add the module to jetson_hil.l4t.MODULES"
