@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jetson_hil.sim.faults import FAULTS
+from jetson_hil.sim.simulator import USER_PROFILE
 
 PLAN_A = "plan_a"  # the pytorch simulator (Plan A success path: Task 3 runs, Task 5 skips)
 PLAN_B = "plan_b"  # the tensorrt simulator (Plan B: Task 5 runs, Task 3 skips)
@@ -45,9 +46,13 @@ _T6 = "tests/mqtt/test_task6_success.py::"
 MATMUL = _T2 + "test_gpu_computes_correctly[cuda_matmul_ok-an fp32 matmul on the GPU equals the CPU's]"
 FP16 = _T2 + "test_gpu_computes_correctly[cuda_fp16_ok-an fp16 matmul on the GPU is close to the CPU's]"
 CONV = _T2 + "test_gpu_computes_correctly[cudnn_conv_ok-a cuDNN Conv2d forward on the GPU equals the CPU's]"
+GROUPS = ("nvidia-jetpack", "cuda", "cudnn", "tensorrt")  # Task 1's package groups, in its parametrize order
 GPU_IDLE = "the GPU is idle during the window"
 GPU_UNUSED = "CUDA working in the container"  # the fix test_agent_*_on_the_gpu names when vl_jepa computes elsewhere
 STILL_ON_GPU = _T6 + "test_agent_still_computes_on_the_gpu"
+NO_RELEASE = "Task 1 needs the L4T release"
+MIXED = "Mixed JetPack releases break CUDA in containers"
+NO_SAMPLE = "tegrastats gave no sample to identify it by"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class Row:
     tolerated: dict[str, str] = field(default_factory=dict)  # test id -> why it may also fail
     note: str = ""
     window_s: float | None = None  # a longer window where the fault's check needs one (else WINDOW_S)
+    profile: str = ""  # the simulator's profile to run with (`USER_PROFILE`: as its non-root user), else device.toml
 
     @property
     def window(self) -> float:
@@ -286,6 +292,150 @@ ROWS: tuple[Row, ...] = (
             _T6 + "test_actuation_reports_success": "actuator timeout",
         },
     ),
+    # --- the device host (Task 1) ---
+    Row(
+        "tegra_release_missing",
+        PLAN_A,
+        {
+            _T1 + "test_host_is_tegra_with_a_parsed_release": NO_RELEASE,
+            _T1 + "test_jetpack_known_for_the_release": NO_RELEASE,
+            _T1 + "test_l4t_core_package_matches_the_release_file": NO_RELEASE,
+            _T1 + "test_cuda_toolkit_consistent_with_jetpack": NO_RELEASE,
+            **{_T1 + f"test_jetpack_package_versions_consistent[{g}]": NO_RELEASE for g in GROUPS},
+            _T1 + "test_gpu_diag_reports_this_device": "the device has no /etc/nv_tegra_release",
+            _T4 + "test_dockerfile_base_image_targets_the_host_l4t": "the host's L4T release is needed",
+            _T4 + "test_running_image_targets_the_host_l4t": "the host's L4T release is needed",
+        },
+    ),
+    Row(
+        "l4t_partial_upgrade",
+        PLAN_A,
+        {
+            _T1 + "test_l4t_core_package_matches_the_release_file": "a partial upgrade",
+            _T1 + "test_jetpack_package_versions_consistent[nvidia-jetpack]": MIXED,
+        },
+    ),
+    Row(
+        "unknown_l4t_release",
+        PLAN_A,
+        {
+            _T1 + "test_jetpack_known_for_the_release": "is not in the JetPack table",
+            _T1 + "test_l4t_core_package_matches_the_release_file": "a partial upgrade",
+        },
+    ),
+    Row(
+        "cuda_toolkit_mismatch",
+        PLAN_A,
+        {
+            _T1 + "test_cuda_toolkit_consistent_with_jetpack": "point /usr/local/cuda at the JetPack toolkit",
+            _T4 + "test_torch_cuda_matches_the_host_cuda": "cannot run on the host's CUDA 11 driver",
+        },
+    ),
+    Row(
+        "compute_packages_missing",
+        PLAN_A,
+        {
+            _T1 + "test_cuda_toolkit_consistent_with_jetpack": "no CUDA toolkit version on the device",
+            **{_T1 + f"test_jetpack_packages_present[{g}]": f"no {g} package is installed" for g in GROUPS[1:]},
+        },
+    ),
+    Row(
+        "mixed_jetpack_packages",
+        PLAN_A,
+        {_T1 + f"test_jetpack_package_versions_consistent[{g}]": MIXED for g in GROUPS[1:]},
+    ),
+    Row(
+        "tegrastats_missing",
+        PLAN_A,
+        {
+            _T1 + "test_tegrastats_runs": "install nvidia-l4t-tools",
+            _T1 + "test_tegrastats_lines_parse_with_a_gpu_load": "tegrastats not found on the device",
+            _T1 + "test_module_identified": NO_SAMPLE,
+            _T3 + "test_gpu_load_while_embeddings_flow": "tegrastats not found on the device",
+            _T6 + "test_gpu_active": "tegrastats is not recording",
+        },
+    ),
+    Row(
+        "tegrastats_needs_root",
+        PLAN_A,
+        {
+            _T1 + "test_tegrastats_runs": "a sudoers NOPASSWD rule",
+            _T1 + "test_tegrastats_lines_parse_with_a_gpu_load": "sudo: a password is required",
+            _T1 + "test_module_identified": NO_SAMPLE,
+            _T3 + "test_gpu_load_while_embeddings_flow": "sudo: a password is required",
+            _T6 + "test_gpu_active": "tegrastats is not recording",
+        },
+        profile=USER_PROFILE,
+        note="run as the device's non-root user (the simulator's device-user.toml), whose sudo rule the fault removes",
+    ),
+    # --- the agents' containers (Task 2) ---
+    Row(
+        "cuda_init_crash",
+        PLAN_A,
+        {
+            _T2 + "test_probe_runs_in_the_container": "killed by SIGSEGV",
+            _T2 + "test_gpu_device_is_named": "the probe ended before this step",
+            MATMUL: "the probe ended before this step",
+            FP16: "the probe ended before this step",
+            CONV: "the probe ended before this step",
+        },
+    ),
+    Row(
+        "agent_stopped",
+        PLAN_A,
+        {
+            _T2 + "test_agent_container_is_running": "is exited, not running",
+            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+        note="the agent is a session link: the first check that needs it fails, later ones skip naming it",
+    ),
+    Row(
+        "agent_restarted",
+        PLAN_A,
+        {
+            _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
+        },
+    ),
+    Row(
+        "unknown_backend",
+        PLAN_A,
+        {
+            _T2 + "test_runbook_path_decided": "neither 'pytorch' (Plan A) nor 'tensorrt'",
+            _T6 + "test_understanding_carries_an_embeddings_block": "no embedding has reached scene",
+            _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
+            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+        any_of={
+            _T2 + "test_agent_container_is_running": "invalid VL_JEPA_BACKEND",
+            _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
+            _T2 + "test_agent_sees_the_gpu_device_nodes": "is restarting, not running",
+        },
+        note="vl_jepa refuses the backend and exits, so it crash-loops as under container_crashloop",
+    ),
+    # --- the flow (Tasks 3 and 6) ---
+    Row(
+        "exploding_embeddings",
+        PLAN_A,
+        {
+            _T3 + "test_embedding_values_are_sane": "activations blew up",
+        },
+    ),
+    Row(
+        "seq_gaps",
+        PLAN_A,
+        {
+            _T3 + "test_seq_increases_without_gaps": "frames are dropped",
+        },
+    ),
+    Row(
+        "scene_down",
+        PLAN_A,
+        {
+            _T6 + "test_understanding_arrives": "the scene agent is down",
+            _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
+            _T6 + "test_actuation_results_arrive": "nothing on act/result",
+        },
+    ),
     # --- Plan B (tensorrt simulator) ---
     Row(
         "missing_engine",
@@ -307,6 +457,35 @@ ROWS: tuple[Row, ...] = (
             _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
             _T6 + "test_gpu_active": GPU_IDLE,
             STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "guard_dim_stale",
+        PLAN_B,
+        {
+            _T5 + "test_engine_output_dim_matches_the_guard": "the guard rejects or misclassifies every embedding",
+            _T6 + "test_understanding_carries_an_embeddings_block": "guard_state is 'error'",
+        },
+    ),
+    Row(
+        "engine_path_unset",
+        PLAN_B,
+        {
+            _T5 + "test_engine_path_is_configured": "VL_JEPA_ENGINE_PATH is None",
+        },
+    ),
+    Row(
+        "few_centroid_samples",
+        PLAN_B,
+        {
+            _T5 + "test_centroids_have_enough_samples": "collect_game, then collect_non",
+        },
+    ),
+    Row(
+        "identical_centroids",
+        PLAN_B,
+        {
+            _T5 + "test_centroids_are_distinct": "two classes have the same centroid",
         },
     ),
     Row(
@@ -355,6 +534,9 @@ HOW_BY_KIND = {
     "recreated, so CUDA calls in the container fail as the real driver's would",
     "device": "changed on the device host with its own tools (files moved aside, `docker-compose stop`, "
     "`dpkg -r`), and the affected service restarted",
+    "engine": "the simulator's Docker engine's daemon.json rewritten and reloaded (SIGHUP, as `systemctl reload "
+    "docker`): runtimes and the default runtime reload without a restart, so running containers keep theirs. "
+    "Engine-wide: every simulated device on this machine shares the engine",
     "agent": "written to the agents' live-fault file (`/run/jetson-sim/faults`), re-read by the agents while "
     "they run: no restart",
 }
@@ -375,6 +557,32 @@ HOW = {
     "stale_centroids": "centroids.json replaced by 768-d SigLIP centroids; embedding_guard restarted",
     "broker_down": "`docker-compose stop mosquitto` on the device",
     "jetpack_package_missing": "`dpkg -r --force-depends nvidia-jetpack` on the device",
+    "nvidia_runtime_unregistered": "the engine's `runtimes` emptied and `default-runtime` set to runc",
+    "default_runtime_runc": "`runtime: nvidia` deleted from vl_jepa in docker-compose.yml and the engine's "
+    "`default-runtime` set to runc; vl_jepa recreated",
+    "no_bash": "/usr/bin/bash moved aside on the device (the simulator's own commands use /bin/sh)",
+    "unknown_backend": "`VL_JEPA_BACKEND=onnxruntime` in config/jetson.env",
+    "guard_dim_stale": "`EMBEDDING_GUARD_DIM=768` (384 if the engine's dim is 768) in config/jetson.env",
+    "engine_path_unset": "the `VL_JEPA_ENGINE_PATH` line deleted from config/jetson.env",
+    "cuda_init_crash": "the simulated GPU driver's state lists the fault; vl_jepa is not recreated (its context "
+    "predates the fault), so only new CUDA processes (the Task 2 probe) crash",
+    "tegra_release_missing": "/etc/nv_tegra_release moved aside on the device",
+    "l4t_partial_upgrade": "/etc/nv_tegra_release rewritten in place with the next release of the device's L4T "
+    "line (36.4.3 on 36.4.0); packages untouched",
+    "unknown_l4t_release": "/etc/nv_tegra_release's `REVISION` rewritten in place to 9.9 (R36.9.9)",
+    "cuda_toolkit_mismatch": "/usr/local/cuda repointed at a /usr/local/cuda-11.4 holding CUDA 11.4.315's version.json",
+    "compute_packages_missing": "`dpkg -r --force-depends` of the device's CUDA, cuDNN and TensorRT packages",
+    "mixed_jetpack_packages": "`dpkg -i` of cuda-cudart-11-4, libcudnn8 8.6 and libnvinfer8 8.5 packages",
+    "tegrastats_missing": "`dpkg -r --force-depends nvidia-l4t-tools` on the device",
+    "tegrastats_needs_root": "/etc/sudoers.d/jetson-hil (the `jetson` user's NOPASSWD rule) moved aside; the "
+    "matrix runs this row with the simulator's device-user.toml (the non-root `jetson`)",
+    "agent_stopped": "`docker-compose stop vl_jepa` on the device",
+    "agent_restarted": "SIGKILL to vl_jepa's main process from the host; Docker's restart policy restarts it. "
+    "Clearing recreates the container (a restart count only resets that way)",
+    "scene_down": "`docker-compose stop scene` on the device",
+    "few_centroid_samples": "centroids.json rewritten with `samples: 5` per class; embedding_guard restarted",
+    "identical_centroids": "centroids.json rewritten with every class's centroid equal to the first's; "
+    "embedding_guard restarted",
 }
 
 # The error text the real failure prints (jetson_hil.diagnosis signatures, the issues the faults cite).
@@ -390,6 +598,10 @@ ERROR_TEXT = {
     "l4t_mismatch": "torch.cuda.is_available() is False (CUDA 11.4 torch on the R36 host's CUDA 12 driver)",
     "broker_down": "[Errno 111] Connection refused",
     "jetpack_package_missing": "`dpkg -l | grep nvidia-jetpack` prints nothing",
+    "cuda_init_crash": "Segmentation fault (core dumped)",
+    "tegrastats_needs_root": "sudo: a password is required",
+    "tegrastats_missing": "tegrastats: command not found",
+    "tegra_release_missing": "cat: /etc/nv_tegra_release: No such file or directory",
 }
 
 

@@ -81,6 +81,36 @@ def _daemon_config(runtime: Path) -> dict:
     }
 
 
+def configure_runtimes(nvidia: bool, default: str, timeout: float = 20) -> bool:
+    """Rewrite our dockerd's runtimes and default runtime and reload them (SIGHUP, as `systemctl reload docker`).
+
+    Both are reloadable without a restart, so running containers keep running. True when anything changed;
+    an engine we did not start is not ours to reconfigure.
+    """
+    info = client().info()
+    if ("nvidia" in (info.get("Runtimes") or {})) == nvidia and info.get("DefaultRuntime") == default:
+        return False
+    pid = ours_running()
+    if not pid:
+        raise EngineError("the simulator's engine faults need its own dockerd (another Docker engine answers here)")
+    config = engine_dir() / "daemon.json"
+    data = json.loads(config.read_text())
+    wanted = dict(data)
+    wanted["runtimes"] = _daemon_config(install_runtime())["runtimes"] if nvidia else {}
+    wanted["default-runtime"] = default
+    if wanted == data:
+        return False
+    config.write_text(json.dumps(wanted, indent=2))
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client().info()
+        if ("nvidia" in (info.get("Runtimes") or {})) == nvidia and info.get("DefaultRuntime") == default:
+            return True
+        time.sleep(0.3)
+    raise EngineError(f"dockerd did not reload {config} within {timeout:.0f} s; see {engine_dir() / 'dockerd.log'}")
+
+
 def start_dockerd(timeout: float = 60) -> None:
     dockerd = shutil.which("dockerd")
     if not dockerd:

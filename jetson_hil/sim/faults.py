@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +31,12 @@ L4T_BASE = "nvcr.io/nvidia/l4t-base:r36.4.0"
 @dataclass(frozen=True)
 class Fault:
     name: str
-    kind: str  # agent | gpu | config | device
+    kind: str  # agent | gpu | config | device | engine
     reproduces: str
     edit: Callable[[Path], None] | None = None
     image: str = ""  # a base image the fault's Dockerfile needs
+    quiet: bool = False  # stops the embeddings by design: `set` does not wait for them to flow again
+    recreate: bool = True  # gpu faults: recreate vl_jepa so that it meets the new driver state
 
 
 def fault_images(names: list[str]) -> list[str]:
@@ -84,8 +89,33 @@ def _replace_runtime(service: str, runtime: str) -> Callable[[Path], None]:
     return edit
 
 
+def _unset_env(key: str) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        path = project / ENV
+        path.write_text(re.sub(rf"^{re.escape(key)}=.*\n?", "", path.read_text(), flags=re.M))
+    return edit
+
+
+def _drop_runtime(service: str) -> Callable[[Path], None]:
+    """The service's `runtime:` line removed: it gets the engine's default runtime."""
+    def edit(project: Path) -> None:
+        path = project / "docker-compose.yml"
+        head, sep, rest = path.read_text().partition(f"\n  {service}:\n")
+        block, nxt, tail = rest.partition("\n  ")
+        while tail and not re.match(r"[a-z_]+:\n", tail):
+            more, nxt, tail = tail.partition("\n  ")
+            block += "\n  " + more
+        block = re.sub(r"\n? *runtime: nvidia", "", block)
+        path.write_text(head + sep + block + nxt + tail)
+    return edit
+
+
 def _double(value: str) -> str:
     return str(int(value) * 2) if value.isdigit() else "768"
+
+
+def _siglip_dim(value: str) -> str:
+    return "384" if value == "768" else "768"
 
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (
@@ -109,29 +139,76 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "list lacks the module's sm: no kernel image is available (pytorch #145560)",
           _append(REQUIREMENTS, "torch==2.5.1+cu124")),
     Fault("libcudnn_missing", "config", "vl_jepa built FROM l4t-base, which carries no cuDNN since r34: "
-          "ImportError: libcudnn.so.9", _from(L4T_BASE), image=L4T_BASE),
+          "ImportError: libcudnn.so.9", _from(L4T_BASE), image=L4T_BASE, quiet=True),
     Fault("no_nvidia_runtime", "config", "vl_jepa runs with runc instead of the nvidia runtime: no /dev/nvmap, "
           "NvRmMemInitNvmap failed (jetson-containers #384)", _replace_runtime("vl_jepa", "runc")),
     Fault("container_crashloop", "config", "a bad VL_JEPA_INPUT_SIZE makes vl_jepa exit at start; "
-          "restart: unless-stopped restarts it forever", _set_env("VL_JEPA_INPUT_SIZE", "224px")),
+          "restart: unless-stopped restarts it forever", _set_env("VL_JEPA_INPUT_SIZE", "224px"), quiet=True),
     Fault("cublas_alloc_failed", "gpu", "CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate(handle): "
           "the GPU's shared memory is exhausted"),
     Fault("engine_input_mismatch", "config", "VL_JEPA_INPUT_SIZE=256 with an engine built for 224: the "
-          "TensorRT engine rejects the frames", _set_env("VL_JEPA_INPUT_SIZE", "256")),
-    Fault("missing_engine", "device", "the TensorRT engine file is not on the device (not copied to the SSD)"),
+          "TensorRT engine rejects the frames", _set_env("VL_JEPA_INPUT_SIZE", "256"), quiet=True),
+    Fault("missing_engine", "device", "the TensorRT engine file is not on the device (not copied to the SSD)",
+          quiet=True),
     Fault("stale_centroids", "device", "the guard's centroids are the old 768-d SigLIP ones, not re-collected "
           "after the switch to the 384-d engine"),
-    Fault("broker_down", "device", "the device's mosquitto is stopped: nothing reaches vision/embeddings"),
+    Fault("broker_down", "device", "the device's mosquitto is stopped: nothing reaches vision/embeddings",
+          quiet=True),
     Fault("jetpack_package_missing", "device", "nvidia-jetpack is not installed (a partial JetPack install "
           "or apt autoremove): dpkg lists no nvidia-jetpack"),
     Fault("nan_embeddings", "agent", "the encoder emits NaN values (fp16 overflow)"),
     Fault("constant_embeddings", "agent", "the encoder returns the same vector for every frame"),
-    Fault("stalled_publisher", "agent", "vl_jepa runs but stops publishing"),
+    Fault("stalled_publisher", "agent", "vl_jepa runs but stops publishing", quiet=True),
     Fault("slow_rate", "agent", "embeddings arrive at a quarter of the configured rate"),
     Fault("malformed_payload", "agent", "some vision/embeddings payloads are not valid JSON"),
     Fault("flapping_locations", "agent", "scene's current location changes on nearly every update"),
     Fault("no_actuation", "agent", "policy publishes no act/result"),
     Fault("actuation_failures", "agent", "act/result reports ok: false"),
+    Fault("unknown_backend", "config", "VL_JEPA_BACKEND names a backend no runbook step covers (onnxruntime): "
+          "the agent refuses it and no runbook path applies", _set_env("VL_JEPA_BACKEND", "onnxruntime"), quiet=True),
+    Fault("guard_dim_stale", "config", "EMBEDDING_GUARD_DIM left at the SigLIP2 768 after the switch to the 384-d "
+          "DINOv2 engine (the runbook's Task 5 step skipped)", _set_env("EMBEDDING_GUARD_DIM", _siglip_dim)),
+    Fault("engine_path_unset", "config", "VL_JEPA_ENGINE_PATH missing from config/jetson.env: vl_jepa loads "
+          "whatever engine its built-in default names, not the one the device was set up with",
+          _unset_env("VL_JEPA_ENGINE_PATH")),
+    Fault("cuda_init_crash", "gpu", "the GPU driver is in a bad state: a new process that initialises CUDA dies "
+          "with SIGSEGV (Segmentation fault (core dumped)); a process that already holds a context keeps "
+          "running", recreate=False),
+    Fault("nvidia_runtime_unregistered", "engine", "the Docker engine lost its nvidia runtime (a docker.io "
+          "upgrade replaced /etc/docker/daemon.json): `docker info` lists runc only; running containers keep "
+          "theirs, new ones get no GPU"),
+    Fault("default_runtime_runc", "engine", "the compose file leaves vl_jepa to the engine's default runtime and the "
+          "default is runc (daemon.json lacks \"default-runtime\": \"nvidia\"): vl_jepa gets no /dev/nvmap",
+          _drop_runtime("vl_jepa")),
+    Fault("tegra_release_missing", "device", "/etc/nv_tegra_release is gone (deleted, or a rootfs not flashed "
+          "by SDK Manager): nothing names the L4T release"),
+    Fault("l4t_partial_upgrade", "device", "an interrupted OTA upgrade: /etc/nv_tegra_release names a newer "
+          "L4T than the installed nvidia-l4t-core and nvidia-jetpack packages"),
+    Fault("unknown_l4t_release", "device", "/etc/nv_tegra_release names an L4T release in no JetPack table "
+          "(a developer preview or a vendor BSP)"),
+    Fault("cuda_toolkit_mismatch", "device", "/usr/local/cuda points at a CUDA 11.4 toolkit left over from "
+          "JetPack 5, not the one JetPack ships"),
+    Fault("compute_packages_missing", "device", "CUDA, cuDNN and TensorRT packages removed (`apt autoremove` "
+          "after a meta-package change): dpkg lists none of them"),
+    Fault("mixed_jetpack_packages", "device", "JetPack 5 CUDA 11.4, cuDNN 8.6 and TensorRT 8.5 packages "
+          "installed beside JetPack 6's (a stale apt source)"),
+    Fault("tegrastats_needs_root", "device", "the suite's user lost its passwordless sudo rule, and this device's "
+          "tegrastats needs root: `sudo -n tegrastats` says a password is required, so no telemetry"),
+    Fault("no_bash", "device", "a minimal rootfs (a Yocto meta-tegra image) with BusyBox sh and no bash: "
+          "bash scripts such as the runbook's gpu_diag.sh cannot run"),
+    Fault("tegrastats_missing", "device", "nvidia-l4t-tools removed: no tegrastats on the device"),
+    Fault("agent_stopped", "device", "vl_jepa is stopped (`docker stop`, or exited with restart: no): its "
+          "container exists but does not run", quiet=True),
+    Fault("agent_restarted", "device", "vl_jepa was killed (exit 137, as by the OOM killer) and restarted by "
+          "Docker's restart policy"),
+    Fault("scene_down", "device", "the scene service is stopped: nothing publishes progress/understanding"),
+    Fault("few_centroid_samples", "device", "the guard's centroids were collected from 5 frames a class "
+          "(collect_game / collect_non cut short)"),
+    Fault("identical_centroids", "device", "both of the guard's centroids are the same vector (the same "
+          "scene recorded in collect_game and collect_non)"),
+    Fault("exploding_embeddings", "agent", "the encoder's outputs blow up (unnormalised activations after "
+          "an fp16 overflow): norms in the tens of thousands"),
+    Fault("seq_gaps", "agent", "vl_jepa drops frames: every 10th message is skipped, its seq numbers lost"),
 )}
 
 
@@ -168,20 +245,22 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
     before = _digest(project)
     _restore_pristine(root)
     for fault in active:
-        if fault.kind == "config" and fault.edit:
+        if fault.edit:
             fault.edit(project)
     changed = {rel for rel, digest in _digest(project).items() if before.get(rel) != digest}
     (root / "faults").write_text("".join(f"{f.name}\n" for f in active if f.kind == "agent"))
     device = root / "gpu" / "state" / "device.json"
-    gpu_changed = False
+    gpu_changed, wanted, was = False, [], []
     if device.exists():
         data = json.loads(device.read_text())
         wanted = [f.name for f in active if f.kind == "gpu"]
-        gpu_changed = data.get("faults", []) != wanted
+        was = data.get("faults", [])
+        gpu_changed = was != wanted
         data["faults"] = wanted
         device.write_text(json.dumps(data, indent=2))
     if not recreate:
         return
+    _engine_faults({f.name for f in active if f.kind == "engine"}, log)
     _device_faults(cfg, {f.name for f in active if f.kind == "device"}, log)
     services = set()
     if changed & {DOCKERFILE, REQUIREMENTS}:
@@ -193,7 +272,7 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
         services.add("vl_jepa")
     if changed & {ENV, "docker-compose.yml"}:
         services |= {"vl_jepa", "embedding_guard", "scene", "policy"}
-    if gpu_changed:
+    if gpu_changed and any(FAULTS[f].recreate for f in set(wanted) ^ set(was)):
         services.add("vl_jepa")
     if services:
         names = " ".join(sorted(services))
@@ -203,15 +282,47 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
 
 def _swap_aside(path: Path, aside: Path, active: bool, replacement: Callable[[], str] | None = None) -> bool:
     """Move a device file aside (optionally writing a stand-in) or put it back; True when anything changed."""
-    if active and not aside.exists() and path.exists():
+    if active and not aside.exists() and (path.exists() or path.is_symlink()):
         path.rename(aside)
         if replacement:
             path.write_text(replacement())
         return True
-    if not active and aside.exists():
+    if not active and (aside.exists() or aside.is_symlink()):
         aside.replace(path)
         return True
     return False
+
+
+def _rewrite_in_place(path: Path, saved: Path, active: bool, replacement: Callable[[str], str]) -> bool:
+    """Rewrite a file keeping its inode (bind mounts of it in running containers see the change), or restore it."""
+    if active and not saved.exists() and path.exists():
+        saved.write_bytes(path.read_bytes())
+        path.write_text(replacement(path.read_text()))
+        return True
+    if not active and saved.exists():
+        path.write_bytes(saved.read_bytes())
+        saved.unlink()
+        return True
+    return False
+
+
+def _centroids_edit(change: Callable[[dict], None]) -> Callable[[str], str]:
+    def edit(text: str) -> str:
+        data = json.loads(text)
+        change(data)
+        return json.dumps(data)
+    return edit
+
+
+def _few_samples(data: dict) -> None:
+    for c in data.get("classes", {}).values():
+        c["samples"] = 5
+
+
+def _identical(data: dict) -> None:
+    classes = list(data.get("classes", {}).values())
+    for c in classes[1:]:
+        c["centroid"] = list(classes[0]["centroid"])
 
 
 def _stale_centroids() -> str:
@@ -223,30 +334,215 @@ def _stale_centroids() -> str:
     return json.dumps({"dim": 768, "model": "siglip2-b16", "classes": classes, "created": "2026-02-01T09:00:00Z"})
 
 
+def _other_release(cfg) -> str:
+    """A newer release of the device's L4T line (the one an OTA would install), else any other of that line."""
+    from jetson_hil import l4t
+
+    from .jetson_release import KNOWN_LINES
+
+    current = l4t.parse_version(cfg.release)
+    same_line = sorted((l4t.parse_version(v), v) for v in KNOWN_LINES if l4t.parse_version(v).major == current.major
+                       and v != cfg.release)
+    newer = [v for p, v in same_line if p > current]
+    return (newer or [v for _, v in same_line] or [f"{current.major}.{current.minor}.{current.patch + 1}"])[0]
+
+
+def _release_text(cfg, version: str) -> Callable[[str], str]:
+    from .jetson_release import Release
+
+    return lambda _old: Release(version, cfg.module).release_file()
+
+
+def _unknown_release(cfg) -> Callable[[str], str]:
+    """The release file's first line with a revision no JetPack table has (R36.9.9 on an R36 device)."""
+    def edit(text: str) -> str:
+        return re.sub(r"REVISION: [\d.]+", "REVISION: 9.9", text, count=1)
+    return edit
+
+
+# JetPack 5.1's versions of one package per group: installed beside JetPack 6's by a stale apt source
+JP5_PACKAGES = (
+    ("cuda-cudart-11-4", "11.4.298-1", "CUDA Runtime native Libraries"),
+    ("libcudnn8", "8.6.0.166-1+cuda11.4", "cuDNN runtime libraries"),
+    ("libnvinfer8", "8.5.2-1+cuda11.4", "TensorRT runtime libraries"),
+)
+OLD_CUDA = "cuda-11.4"
+
+
+def _installed(cfg, names: list[str]) -> set[str]:
+    """Which of these packages the device's dpkg lists as installed (one query)."""
+    from .simulator import device_exec
+
+    out = device_exec(cfg, "dpkg-query -W -f='${Package} ${Status}\\n' " + " ".join(names) + " 2>/dev/null",
+                      check=False)
+    return {line.split()[0] for line in out.splitlines() if line.endswith("ok installed")}
+
+
+def _group_packages(cfg) -> list[str]:
+    """The device's own CUDA, cuDNN and TensorRT packages (from its package list, as built)."""
+    from jetson_hil.device import PACKAGE_GROUPS
+
+    from . import rootfs
+
+    patterns = [p for g in ("cuda", "cudnn", "tensorrt") for p in PACKAGE_GROUPS[g]]
+    return [name for name, _v, _d in rootfs.release_of(cfg).packages()
+            if any(re.fullmatch(p, name) for p in patterns)]
+
+
+def _packages_fault(cfg, active: bool, names: list[str], debs: Callable[[], list[Path]], installed: set[str],
+                    log) -> bool:
+    """Remove packages with the device's dpkg, or install them back from their .deb files."""
+    from . import rootfs
+    from .simulator import device_exec
+
+    there = sorted(installed & set(names))
+    if active and there:
+        log(f"removing {', '.join(there)} with dpkg")
+        device_exec(cfg, "dpkg -r --force-depends " + " ".join(there))
+        return True
+    if not active and len(there) < len(names):
+        rootfs.install(cfg.root / "rootfs", *debs())
+        return True
+    return False
+
+
+def _jp5_debs(cfg) -> list[Path]:
+    from .rootfs import _deb
+
+    store = cfg.root / "debs-jp5"
+    store.mkdir(exist_ok=True)
+    return [store / f"{n}.deb" if (store / f"{n}.deb").exists() else _deb(store, n, v, d, {})
+            for n, v, d in JP5_PACKAGES]
+
+
+def _cuda_link(cfg, active: bool) -> bool:
+    """Point /usr/local/cuda at a CUDA 11.4 toolkit directory (as update-alternatives would), or back."""
+    local = cfg.root / "rootfs" / "usr" / "local"
+    link, aside, old = local / "cuda", local / "cuda.jetpack", local / OLD_CUDA
+    if active and not aside.is_symlink() and link.is_symlink():
+        old.mkdir(exist_ok=True)
+        (old / "version.json").write_text(json.dumps({"cuda": {"name": "CUDA SDK", "version": "11.4.315"}}, indent=3))
+        link.rename(aside)
+        link.symlink_to(OLD_CUDA)
+        return True
+    if not active and aside.is_symlink():
+        aside.replace(link)
+        shutil.rmtree(old, ignore_errors=True)
+        return True
+    return False
+
+
+def _service(cfg, service: str, stopped: bool, running: set[str], log) -> bool:
+    """Stop a compose service, or start it again; `running` is what `compose ps` listed as running."""
+    from .simulator import compose
+
+    if stopped and service in running:
+        log(f"stopping {service}")
+        compose(cfg, f"stop -t 2 {service}")
+        return True
+    if not stopped and service not in running:
+        compose(cfg, f"up -d {service}")
+        return True
+    return False
+
+
+def _container(cfg, service: str) -> str:
+    from .simulator import compose
+
+    return compose(cfg, f"ps -q {service}").strip()
+
+
+def _killed_once(cfg, active: bool, log) -> bool:
+    """Kill vl_jepa's main process from the host (exit 137, as the OOM killer does); Docker restarts it.
+
+    The restart count stays until the container is recreated, which clearing does.
+    """
+    from . import engine
+    from .simulator import compose
+
+    cid = _container(cfg, "vl_jepa")
+    if not cid:
+        return False
+    container = engine.client().containers.get(cid)
+    restarted = int(container.attrs.get("RestartCount", 0)) > 0
+    if active and not restarted:
+        log("killing vl_jepa's main process (SIGKILL); its restart policy brings it back")
+        os.kill(int(container.attrs["State"]["Pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            container.reload()
+            if container.attrs.get("RestartCount", 0) > 0 and container.attrs["State"].get("Running"):
+                break
+        return True
+    if not active and restarted:
+        compose(cfg, "up -d --force-recreate vl_jepa")
+        return True
+    return False
+
+
+def _engine_faults(active: set[str], log) -> None:
+    """Faults in the Docker engine's own configuration, which every simulated device on this machine shares."""
+    from . import engine
+
+    nvidia = "nvidia_runtime_unregistered" not in active
+    default = "nvidia" if nvidia and "default_runtime_runc" not in active else "runc"
+    if engine.configure_runtimes(nvidia, default):
+        log(f"engine reloaded: nvidia runtime {'registered' if nvidia else 'removed'}, default runtime {default}")
+
+
 def _device_faults(cfg, active: set[str], log) -> None:
-    """Faults in the device host itself, applied with the device's own tools."""
+    """Faults in the device host itself, applied with the device's own tools and files."""
     from . import rootfs
     from .project import ENGINE_PATH
     from .simulator import compose, device_exec
 
-    project = cfg.root / "project"
+    root, project = cfg.root, cfg.root / "project"
+    aside = root / "aside"
+    aside.mkdir(exist_ok=True)
+    etc = root / "rootfs" / "etc"
     engine = project / "models" / ENGINE_PATH.removeprefix("/mnt/ssd/models/")
     if _swap_aside(engine, engine.with_name(engine.name + ".removed"), "missing_engine" in active):
         compose(cfg, "restart -t 2 vl_jepa")
     centroids = project / "data" / "centroids.json"
-    if _swap_aside(centroids, centroids.with_name("centroids.json.current"), "stale_centroids" in active,
-                   _stale_centroids):
+    changed = _swap_aside(centroids, centroids.with_name("centroids.json.current"), "stale_centroids" in active,
+                          _stale_centroids)
+    for name, change in (("few_centroid_samples", _few_samples), ("identical_centroids", _identical)):
+        changed |= _rewrite_in_place(centroids, aside / f"centroids.{name}", name in active, _centroids_edit(change))
+    if changed:
         compose(cfg, "restart -t 2 embedding_guard")
 
+    rule = etc / rootfs.SUDOERS_RULE
+    _swap_aside(rule, rule.with_name(rule.name + ".removed"), "tegrastats_needs_root" in active)
+    release = etc / "nv_tegra_release"
+    _swap_aside(release, aside / "nv_tegra_release.removed", "tegra_release_missing" in active)
+    _rewrite_in_place(release, aside / "nv_tegra_release.upgrade", "l4t_partial_upgrade" in active,
+                      _release_text(cfg, _other_release(cfg)))
+    _rewrite_in_place(release, aside / "nv_tegra_release.unknown", "unknown_l4t_release" in active,
+                      _unknown_release(cfg))
+    _cuda_link(cfg, "cuda_toolkit_mismatch" in active)
+    bash = root / "rootfs" / "usr" / "bin" / "bash"
+    _swap_aside(bash, bash.with_name("bash.removed"), "no_bash" in active)
+
+    debs = root / "debs"
+    group = _group_packages(cfg)
+    jp5 = [n for n, _v, _d in JP5_PACKAGES]
+    installed = _installed(cfg, ["nvidia-jetpack", "nvidia-l4t-tools", *group, *jp5])
+    _packages_fault(cfg, "jetpack_package_missing" in active, ["nvidia-jetpack"],
+                    lambda: [debs / "nvidia-jetpack.deb"], installed, log)
+    _packages_fault(cfg, "compute_packages_missing" in active, group, lambda: [debs / f"{n}.deb" for n in group],
+                    installed, log)
+    _packages_fault(cfg, "tegrastats_missing" in active, ["nvidia-l4t-tools"],
+                    lambda: [debs / "nvidia-l4t-tools.deb"], installed, log)
+    there = sorted(installed & set(jp5))
+    if "mixed_jetpack_packages" in active and len(there) < len(jp5):
+        log("installing JetPack 5 packages beside JetPack 6's")
+        rootfs.install(root / "rootfs", *_jp5_debs(cfg))
+    elif "mixed_jetpack_packages" not in active and there:
+        device_exec(cfg, "dpkg -r --force-depends " + " ".join(there))
+
     running = set(compose(cfg, "ps --services --filter status=running").split())
-    if "broker_down" in active and "mosquitto" in running:
-        log("stopping the device's broker")
-        compose(cfg, "stop -t 2 mosquitto")
-    elif "broker_down" not in active and "mosquitto" not in running:
-        compose(cfg, "up -d mosquitto")
-    installed = device_exec(cfg, "dpkg-query -W -f='${Status}' nvidia-jetpack 2>/dev/null", check=False)
-    if "jetpack_package_missing" in active and "ok installed" in installed:
-        log("removing nvidia-jetpack with dpkg")
-        device_exec(cfg, "dpkg -r --force-depends nvidia-jetpack")
-    elif "jetpack_package_missing" not in active and "ok installed" not in installed:
-        rootfs.install(cfg.root / "rootfs", cfg.root / "debs" / "nvidia-jetpack.deb")
+    for service, fault in (("mosquitto", "broker_down"), ("scene", "scene_down"), ("vl_jepa", "agent_stopped")):
+        _service(cfg, service, fault in active, running, log)
+    if "agent_stopped" not in active:
+        _killed_once(cfg, "agent_restarted" in active, log)

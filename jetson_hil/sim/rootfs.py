@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -71,11 +72,39 @@ def _etc(cfg, etc: Path) -> None:
     shutil.copy2(keys / "id_ed25519.pub", ssh / "authorized_keys" / "root")
     sim = etc / "jetson-sim"
     sim.mkdir(exist_ok=True)
-    (sim / "module.json").write_text(json.dumps({"module": cfg.module, "family": cfg.module, "l4t": cfg.release}))
+    # tegrastats here reads debugfs, so it needs root: a non-root user runs it through `sudo -n`
+    (sim / "module.json").write_text(json.dumps({"module": cfg.module, "family": cfg.module, "l4t": cfg.release,
+                                                 "needs_root": True}))
+    _user(etc)
     (etc / "docker").mkdir(exist_ok=True)
     (etc / "docker" / "daemon.json").write_text(json.dumps(
         {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}},
          "default-runtime": "nvidia"}, indent=4) + "\n")
+
+
+USER = "jetson"  # the device's login user, as on a flashed Jetson; the suite's user-profile logs in as it
+USER_ID = 1500  # clear of the host's own users, whose /etc the device's is copied from
+SUDOERS_RULE = "sudoers.d/jetson-hil"
+
+
+def _user(etc: Path) -> None:
+    """The device's non-root user (uid 1000) with the passwordless sudo rule the suite documents."""
+    for name, line in (("passwd", f"{USER}:x:{USER_ID}:{USER_ID}:Jetson:/tmp:/bin/bash"),
+                       ("group", f"{USER}:x:{USER_ID}:"),
+                       ("shadow", f"{USER}:*:20000:0:99999:7:::")):
+        path = etc / name
+        text = path.read_text() if path.exists() else ""
+        if not any(row.startswith(f"{USER}:") for row in text.splitlines()):
+            path.write_text(text + ("" if text.endswith("\n") or not text else "\n") + line + "\n")
+    sudoers = etc / "sudoers"
+    if not sudoers.exists():
+        sudoers.write_text("root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n")
+        sudoers.chmod(0o440)
+    rule = etc / SUDOERS_RULE
+    rule.parent.mkdir(exist_ok=True)
+    if not rule.exists() and not (etc / (SUDOERS_RULE + ".removed")).exists():
+        rule.write_text(f"{USER} ALL=(ALL) NOPASSWD: ALL\n")
+        rule.chmod(0o440)
 
 
 def _deb(workdir: Path, name: str, version: str, description: str, files: dict[str, str | tuple]) -> Path:
@@ -147,8 +176,25 @@ def _usr_overlay(cfg) -> None:
     for d in (merged, upper, work):
         d.mkdir(parents=True, exist_ok=True)
     if not _mounted(merged):
+        _hide_host_cuda(upper)
         _run("mount", "-t", "overlay", "overlay", "-o",
              f"lowerdir=/usr,upperdir={upper},workdir={work}", str(merged))
+
+
+def _hide_host_cuda(upper: Path) -> None:
+    """Whiteouts (0/0 character devices) over this machine's own CUDA toolkit in the device's /usr.
+
+    The overlay's lower layer is the host's /usr; a CUDA toolkit installed there (/usr/local/cuda*, nvcc) is not
+    the device's. Made before mounting, in the upper layer only: the host's /usr is never touched. Entries the
+    device's own packages put in the upper layer are left alone.
+    """
+    local = Path("/usr/local")
+    names = [p.name for p in local.iterdir() if p.name.startswith("cuda")] if local.is_dir() else []
+    for rel in [f"local/{n}" for n in names] + ["local/bin/nvcc"]:
+        target = upper / rel
+        if (Path("/usr") / rel).exists() and not target.exists() and not target.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))
 
 
 def _gpu(cfg) -> None:

@@ -118,7 +118,7 @@ def validate(cfg: SimConfig) -> None:
 def device_exec(cfg: SimConfig, command: str, timeout: float = 600, check: bool = True) -> str:
     """Run a shell command on the simulated device host, as a user's shell on the Jetson would."""
     proc = subprocess.run(
-        ["docker", "exec", cfg.container, "/bin/bash", "-lc", command],
+        ["docker", "exec", cfg.container, "/bin/sh", "-c", command],
         capture_output=True, text=True, timeout=timeout,
     )
     if check and proc.returncode != 0:
@@ -216,6 +216,9 @@ def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
         raise SimError(f"no embeddings on vision/embeddings within {timeout:.0f} s; vl_jepa log tail:\n{logs}")
 
 
+USER_PROFILE = "device-user.toml"  # the same device as its non-root user, sudo -n for root's commands
+
+
 def write_profiles(cfg: SimConfig) -> tuple[Path, Path]:
     layout = cfg.layout()
     dim = layout.dim
@@ -256,9 +259,13 @@ ssh_identity = "{cfg.root / 'ssh' / 'id_ed25519'}"
 ssh_options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
 simulator = "{cfg.name}"
 {common}"""
+    user_profile = docker_profile.replace(f'name = "{cfg.name}"', f'name = "{cfg.name}-user"', 1).replace(
+        f"docker://{cfg.container}", f"docker://{rootfs.USER}@{cfg.container}", 1)
+    user_profile = user_profile.replace("over docker exec.", f"over docker exec as the non-root {rootfs.USER}.", 1)
     a, b = cfg.root / "device.toml", cfg.root / "device-ssh.toml"
     a.write_text(docker_profile)
     b.write_text(ssh_profile)
+    (cfg.root / USER_PROFILE).write_text(user_profile)
     return a, b
 
 
@@ -347,7 +354,9 @@ def set_fault(name: str, fault: str, on: bool, log=print) -> SimConfig:
     apply_faults(cfg, faults, log=log, recreate=running)
     cfg.faults = faults
     cfg.save()
-    if running:
+    if running and any(FAULTS[f].quiet for f in faults):
+        time.sleep(2.0)  # the fault stops the embeddings by design: nothing to wait for
+    elif running:
         settle(cfg)
     return cfg
 

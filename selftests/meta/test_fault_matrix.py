@@ -120,8 +120,9 @@ class SuiteRun(suite_run.SuiteRun):
         return out
 
 
-def run_suite(sim: ScenarioSim, tmp_path: Path, window_s: float = WINDOW_S) -> SuiteRun:
-    args = [*ACCEPTANCE_PATHS, f"--device={sim.profile}", "--window", f"{window_s:g}"]
+def run_suite(sim: ScenarioSim, tmp_path: Path, window_s: float = WINDOW_S, profile: str = "") -> SuiteRun:
+    path = sim.cfg.root / profile if profile else sim.profile
+    args = [*ACCEPTANCE_PATHS, f"--device={path}", "--window", f"{window_s:g}"]
     xml = tmp_path / f"junit-{time.monotonic_ns()}.xml"
     return SuiteRun(**vars(suite_run.run(args, ROOT, xml, RUN_TIMEOUT_S)), window_s=window_s)
 
@@ -246,7 +247,7 @@ def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
     sim = _sim(request, row.scenario)
     set_s = sim.set(fault, True)
     try:
-        run = run_suite(sim, tmp_path, row.window)
+        run = run_suite(sim, tmp_path, row.window, row.profile)
     finally:
         clear_s = sim.set(fault, False)
     failed = run.of("failed")

@@ -8,6 +8,8 @@ probe output, and ends with the diagnosis when a known failure signature matches
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from jetson_hil import runbook
@@ -80,10 +82,38 @@ def test_probe_runs_in_the_container(container_probe, diagnose, attach):
         f"device; if it persists, {ALIGN}",
         container_probe.stderr,
     )
+    signal_name = _signal_name(container_probe.rc)
+    how = (
+        f"the probe was killed by {signal_name} (exit {container_probe.rc}) before it printed one: a crash in "
+        f"torch or the CUDA driver, not in the probe. Fix: reboot the device; if it persists, {ALIGN}"
+        if signal_name
+        else f"(exit {container_probe.rc}): python3 is missing or the probe crashed"
+    )
     assert "result" in container_probe.stdout, diagnose(
-        f"check_torch_cuda.py printed no result line (exit {container_probe.rc}): python3 is missing or the probe "
-        f"crashed: {container_probe.stderr.strip()[-300:]}",
+        f"check_torch_cuda.py printed no result line {how}: {container_probe.stderr.strip()[-300:]}",
         container_probe.stderr,
+    )
+
+
+def _signal_name(rc: int | None) -> str | None:
+    """The signal behind an exit status (139 from a shell, -11 from a direct exec: SIGSEGV), else None."""
+    number = -rc if rc is not None and rc < 0 else (rc - 128 if rc is not None and 128 < rc < 160 else None)
+    if number in (None, 9):  # 137: killed by the suite's own exec timeout (reported above) or the OOM killer
+        return None
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return None
+
+
+def _crashed(container_probe, torch_probe) -> str:
+    """Why a probe step has no result: the probe ended before it (name the signal), or ''."""
+    if "result" in container_probe.stdout:
+        return ""
+    return (
+        f"the probe ended before this step (exit {container_probe.rc}"
+        f"{', ' + _signal_name(container_probe.rc) if _signal_name(container_probe.rc) else ''}; "
+        f"test_probe_runs_in_the_container reports it)"
     )
 
 
@@ -122,7 +152,7 @@ def test_gpu_device_is_named(container_probe, torch_probe, diagnose):
         pytest.skip("CUDA is not available (test_cuda_is_available reports it)")
     assert torch_probe.device, diagnose(
         f"torch.cuda.get_device_name(0) failed in {container_probe.container}: "
-        f"{'; '.join(torch_probe.errors) or 'no device name'}",
+        f"{'; '.join(torch_probe.errors) or _crashed(container_probe, torch_probe) or 'no device name'}",
         container_probe.stderr,
     )
     assert torch_probe.sm_supported is not False, diagnose(
@@ -149,6 +179,8 @@ def test_gpu_computes_correctly(container_probe, torch_probe, diagnose, check, w
     errors = [f"{e.type}: {e.message}" for e in torch_probe.step_errors if e.step == name]
     if errors:
         cause = f"the GPU raised {errors[0]}. Fix: {CAUSES}"
+    elif crashed := _crashed(container_probe, torch_probe):
+        cause = crashed
     else:
         off_by = f" (max abs error {err:.3g} vs the CPU)" if err is not None else ""
         cause = (

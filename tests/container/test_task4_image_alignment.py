@@ -139,12 +139,17 @@ def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device):
     if torch_probe.cuda_version is None:
         pytest.skip("torch is not a CUDA build (test_torch_is_a_cuda_build reports it)")
     host_cuda = device.cuda_version
-    stack = device.stack
+    try:
+        release = device.release
+    except DeviceFactError:  # no release file: the toolkit alone can still be compared (Task 1 reports the rest)
+        release = None
+    stack = l4t.stack_for(release) if release else None
     reference = host_cuda or (stack.cuda if stack else None)
     if reference is None:
         pytest.skip("the host's CUDA version is unknown (Task 1 reports it)")
     torch_cuda, host = _major_minor(torch_probe.cuda_version), _major_minor(reference)
-    fix = f"FROM {_suggest(_host_release(device))}, {REBUILD}"
+    image = _suggest(release) if release else "the l4t-pytorch image of the host's L4T release"
+    fix = f"FROM {image}, {REBUILD}"
     assert torch_cuda[:1] == host[:1], (
         f"torch in {container_probe.container} is built for CUDA {torch_probe.cuda_version} but the host's JetPack "
         f"has CUDA {reference}: a CUDA {torch_cuda[0]} build cannot run on the host's CUDA {host[0]} driver. Fix: {fix}"

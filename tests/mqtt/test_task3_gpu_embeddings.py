@@ -113,6 +113,13 @@ def test_embedding_is_a_list_of_finite_numbers_of_the_expected_dim(decoded, embe
     )
 
 
+NORM_FIX = (
+    "an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max: a norm near zero is a blank "
+    "input or unloaded weights; a huge one is an encoder whose activations blew up (an fp16 overflow, or a missing "
+    "final norm layer). Fix: compare with VL_JEPA_FP16=0, and check the weights and the encoder's output layer"
+)
+
+
 def test_embedding_values_are_sane(decoded, embeddings, profile, measure):
     _need_messages(embeddings, profile)
     limits = profile.limits
@@ -139,7 +146,7 @@ def test_embedding_values_are_sane(decoded, embeddings, profile, measure):
         "",
         low=limits.norm_min,
         high=limits.norm_max,
-        fix="an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max",
+        fix=NORM_FIX,
     )
     measure(
         "embeddings.norm_max",
@@ -147,7 +154,7 @@ def test_embedding_values_are_sane(decoded, embeddings, profile, measure):
         "",
         low=limits.norm_min,
         high=limits.norm_max,
-        fix="an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max",
+        fix=NORM_FIX,
     )
 
 

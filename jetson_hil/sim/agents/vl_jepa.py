@@ -14,7 +14,7 @@ Environment (service and tools): ``VL_JEPA_ENCODER`` (dinov2-s14 | siglip2-b16 |
 ``VL_JEPA_ENGINE_PATH``, ``VL_JEPA_INPUT_SIZE`` (224), ``VL_JEPA_RATE`` (Hz, 5), ``VL_JEPA_LATENCY_MS``
 (extra delay before each publish, 0), ``VL_JEPA_SEED`` (the game's seed, 0), ``VL_JEPA_TINY_DIM`` (64),
 plus the MQTT variables of ``mqttio``. Live faults: ``nan_embeddings``, ``constant_embeddings``,
-``stalled_publisher``, ``slow_rate``, ``malformed_payload``.
+``exploding_embeddings``, ``seq_gaps``, ``stalled_publisher``, ``slow_rate``, ``malformed_payload``.
 
 Like a real agent, it falls back to the CPU (and says so in its log and in ``device``) when CUDA was
 asked for but does not work. With ``VL_JEPA_BACKEND=tensorrt`` and no engine file it logs
@@ -326,9 +326,14 @@ class Publisher:
         if "nan_embeddings" in faults:
             for i in range(self.seq % 5, len(values), 5):
                 values[i] = math.nan
+        if "exploding_embeddings" in faults:
+            values = [v * 4096.0 for v in values]
         if self.settings.latency_ms > 0:
             time.sleep(self.settings.latency_ms / 1000.0)
         self.seq += 1
+        if "seq_gaps" in faults and self.seq % 10 == 0:
+            self.seq += 5  # the dropped frame and the seq numbers lost with it
+            return
         payload = {
             "seq": self.seq,
             "ts": round(time.time(), 6),

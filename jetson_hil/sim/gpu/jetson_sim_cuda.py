@@ -282,6 +282,10 @@ class SimGpu:
                 return
             self.initialized = True
             self.started = time.time()
+        if "cuda_init_crash" in self.faults:
+            # a driver in a bad state: the new context's first ioctl faults; the shell says "Segmentation fault"
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGSEGV)
         if self.kernel_error:
             cap = self.device.get("capability", [8, 7])
             warnings.warn(
