@@ -46,6 +46,7 @@ __all__ = [
     "parse_processes",
     "parse_query_csv",
     "parse_smi_header",
+    "smi_fix",
 ]
 
 QUERY_FIELDS = ("index", "name", "driver_version", "memory.total", "compute_cap", "pci.bus_id")
@@ -351,8 +352,39 @@ class SmiRun:
             return "nvidia-smi is not on the host's PATH"
         if self.rc in (124, 137):
             return "nvidia-smi timed out (a wedged driver)"
-        text = (self.stdout + "\n" + self.stderr).strip().splitlines()
-        return f"nvidia-smi exited {self.rc}: " + (text[-1].strip() if text else "no output")
+        lines = [line.strip() for line in (self.stdout + "\n" + self.stderr).splitlines() if line.strip()]
+        return f"nvidia-smi exited {self.rc}: " + (" | ".join(lines[:2]).rstrip(".")[:300] if lines else "no output")
+
+
+SMI_FIXES = (
+    (
+        "couldn't communicate with the NVIDIA driver",
+        "the NVIDIA kernel module is not loaded: `sudo modprobe nvidia`; if that fails, reinstall the driver for the "
+        "running kernel (its DKMS module) and reboot",
+    ),
+    (
+        "Driver/library version mismatch",
+        "the loaded kernel module is not the installed driver's (an upgrade without a reboot): reboot, or unload and "
+        "reload the nvidia kernel modules",
+    ),
+    (
+        "No devices were found",
+        "the driver sees no GPU: check `lspci -d 10de:`, the card's seating and power, or the VM's GPU passthrough",
+    ),
+)
+"""nvidia-smi's own failure texts -> the fix they call for."""
+
+
+def smi_fix(text: str) -> str | None:
+    """The fix for a known nvidia-smi failure text, or None.
+
+    >>> smi_fix("Failed to initialize NVML: Driver/library version mismatch")[:30]
+    'the loaded kernel module is no'
+    """
+    for needle, fix in SMI_FIXES:
+        if needle.lower() in (text or "").lower():
+            return fix
+    return None
 
 
 class DgpuHost:

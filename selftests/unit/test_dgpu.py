@@ -28,6 +28,7 @@ from jetson_hil.dgpu import (
     parse_processes,
     parse_query_csv,
     parse_smi_header,
+    smi_fix,
 )
 from jetson_hil.errors import ParseError
 from jetson_hil.tegrastats import parse_line
@@ -192,6 +193,13 @@ def test_dgpu_host_reads_through_the_transport() -> None:
         _ = absent.header
     no_driver = _host({"nvidia-smi": _Out(9, SMI_NO_DRIVER), "cat ": _Out(1, "", "No such file")})
     assert no_driver.banner.why().startswith("nvidia-smi exited 9: NVIDIA-SMI has failed")
+    assert no_driver.banner.why().endswith("installed and running")
+    mismatch = _host({"nvidia-smi": _Out(18, "Failed to initialize NVML: Driver/library version mismatch\n"
+                                             "NVML library version: 580.159\n")})
+    assert mismatch.banner.why() == (
+        "nvidia-smi exited 18: Failed to initialize NVML: Driver/library version mismatch | "
+        "NVML library version: 580.159"
+    )
     assert no_driver.kernel_module_version is None
     with pytest.raises(ParseError):
         _ = no_driver.gpus
@@ -361,3 +369,10 @@ def test_example_dgpu_profile_loads() -> None:
 
     p = load_profile(ROOT / "devices" / "example-dgpu-local.toml")
     assert (p.device.kind, p.device.host, p.device.sudo) == ("dgpu", "local://", False)
+
+
+def test_known_nvidia_smi_failures_name_their_fix() -> None:
+    assert smi_fix(SMI_NO_DRIVER).startswith("the NVIDIA kernel module is not loaded: `sudo modprobe nvidia`")
+    assert "reboot" in smi_fix("Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 580")
+    assert "lspci" in smi_fix("No devices were found\n")
+    assert smi_fix("something else") is None and smi_fix("") is None

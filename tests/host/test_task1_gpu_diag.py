@@ -263,6 +263,10 @@ def test_nvidia_runtime_is_default_or_used_by_the_agent(docker_client, agent_con
 
 def test_gpu_diag_script_runs(gpu_diag, attach):
     attach("gpu_diag.sh output", gpu_diag.stdout + gpu_diag.stderr)
+    assert gpu_diag.rc != 127, (
+        f"gpu_diag.sh could not start on the device (exit 127: {gpu_diag.tail()}): the device has no bash (a minimal "
+        f"rootfs such as a Yocto image). Fix: install bash on the device"
+    )
     assert gpu_diag.rc == 0, (
         f"tools/jetson/gpu_diag.sh exited {gpu_diag.rc} on the device "
         f"({'timed out' if gpu_diag.rc in (124, 137) else gpu_diag.tail()}). Fix: run it by hand: "
@@ -292,7 +296,8 @@ def _gpus(dgpu_host: dgpu.DgpuHost) -> list[dgpu.GpuInfo]:
     __tracebackhide__ = True
     query = dgpu_host.query
     if not query.ok:
-        pytest.fail(f"`{dgpu.QUERY_COMMAND}` failed on the device: {query.why()}. Fix: {DRIVER_FIX}", pytrace=False)
+        fix = dgpu.smi_fix(query.stdout + query.stderr) or DRIVER_FIX
+        pytest.fail(f"`{dgpu.QUERY_COMMAND}` failed on the device: {query.why()}. Fix: {fix}", pytrace=False)
     try:
         return dgpu.parse_query_csv(query.stdout)
     except ParseError as exc:
@@ -303,7 +308,8 @@ def _header(dgpu_host: dgpu.DgpuHost) -> dgpu.SmiHeader:
     __tracebackhide__ = True
     banner = dgpu_host.banner
     if not banner.ok:
-        pytest.fail(f"nvidia-smi failed on the device: {banner.why()}. Fix: {DRIVER_FIX}", pytrace=False)
+        fix = dgpu.smi_fix(banner.stdout + banner.stderr) or DRIVER_FIX
+        pytest.fail(f"nvidia-smi failed on the device: {banner.why()}. Fix: {fix}", pytrace=False)
     try:
         return dgpu.parse_smi_header(banner.stdout)
     except ParseError as exc:
