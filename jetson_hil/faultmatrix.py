@@ -368,6 +368,35 @@ ROWS: tuple[Row, ...] = (
         profile=USER_PROFILE,
         note="run as the device's non-root user (the simulator's device-user.toml), whose sudo rule the fault removes",
     ),
+    Row(
+        "no_bash",
+        PLAN_A,
+        {
+            _T1 + "test_gpu_diag_script_runs": "the device has no bash",
+            _T1 + "test_gpu_diag_reports_this_device": "could not read /etc/nv_tegra_release",
+        },
+    ),
+    Row(
+        "nvidia_runtime_unregistered",
+        PLAN_A,
+        {
+            _T1 + "test_docker_knows_the_nvidia_runtime": "containers get no GPU",
+        },
+        note="engine-wide; the running agents keep the runtime they were created with",
+    ),
+    Row(
+        "default_runtime_runc",
+        PLAN_A,
+        {
+            _T1 + "test_nvidia_runtime_is_default_or_used_by_the_agent": "the agent runs without the GPU",
+            _T2 + "test_agent_uses_the_nvidia_runtime": "runtime 'runc'",
+            _T2 + "test_agent_sees_the_gpu_device_nodes": "has no /dev/nvmap",
+            _T2 + "test_cuda_is_available": "torch.cuda.is_available() is False",
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+        note="engine-wide",
+    ),
     # --- the agents' containers (Task 2) ---
     Row(
         "cuda_init_crash",

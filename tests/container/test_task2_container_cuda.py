@@ -84,13 +84,13 @@ def test_probe_runs_in_the_container(container_probe, diagnose, attach):
     )
     signal_name = _signal_name(container_probe.rc)
     how = (
-        f"the probe was killed by {signal_name} (exit {container_probe.rc}) before it printed one: a crash in "
+        f": the probe was killed by {signal_name} (exit {container_probe.rc}) before it printed one, a crash in "
         f"torch or the CUDA driver, not in the probe. Fix: reboot the device; if it persists, {ALIGN}"
         if signal_name
-        else f"(exit {container_probe.rc}): python3 is missing or the probe crashed"
+        else f" (exit {container_probe.rc}): python3 is missing or the probe crashed"
     )
     assert "result" in container_probe.stdout, diagnose(
-        f"check_torch_cuda.py printed no result line {how}: {container_probe.stderr.strip()[-300:]}",
+        f"check_torch_cuda.py printed no result line{how}: {container_probe.stderr.strip()[-300:]}",
         container_probe.stderr,
     )
 
