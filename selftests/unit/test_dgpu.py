@@ -376,3 +376,17 @@ def test_known_nvidia_smi_failures_name_their_fix() -> None:
     assert "reboot" in smi_fix("Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 580")
     assert "lspci" in smi_fix("No devices were found\n")
     assert smi_fix("something else") is None and smi_fix("") is None
+
+
+def test_task1_platform_gate_names_real_checks() -> None:
+    """Task 1's gate skips by test name: every L4T-only name must be a check of the module (a rename would
+    otherwise leave it running on dGPU hosts), and the dGPU checks are the test_dgpu_* ones."""
+    spec = importlib.util.spec_from_file_location("task1", ROOT / "tests" / "host" / "test_task1_gpu_diag.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    checks = {name for name in dir(module) if name.startswith("test_")}
+    assert checks >= module.L4T_ONLY, sorted(module.L4T_ONLY - checks)
+    assert len([c for c in checks if c.startswith("test_dgpu_")]) == 6
+    both = checks - module.L4T_ONLY - {c for c in checks if c.startswith("test_dgpu_")}
+    assert both == {"test_docker_knows_the_nvidia_runtime", "test_nvidia_runtime_is_default_or_used_by_the_agent",
+                    "test_gpu_diag_script_runs"}
