@@ -7,11 +7,13 @@ design doc. Only the bind mounts of the host's Python, marked as such, are the s
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .images import DEVICE_HOST_IMAGE
 from .paths import PACKAGE_DIR, REPO_DIR
 
 SERVICES = ("vl_jepa", "embedding_guard", "scene", "policy")
@@ -162,12 +164,32 @@ Runbook: restore GPU-backed embeddings (Tasks 1-6). Results are recorded below.
 """
 
 
+def _remount_moved(p: Path, layout: Layout) -> None:
+    """Point the agents' read-only mounts of this machine's Python at where it is now.
+
+    The mounts are the simulator's plumbing, not the device's configuration: a project created from another
+    checkout (and virtualenv) would start agents with that one's Python and packages. Any same-path read-only
+    mount other than /usr and the base Python is the virtualenv's, in the project and in its pristine copy.
+    """
+    keep = {"/usr", sys.base_prefix, layout.venv}
+    for path in (p / "docker-compose.yml", p.parent / "pristine" / "docker-compose.yml"):
+        if not path.exists():
+            continue
+        text = path.read_text()
+        stale = set(re.findall(r"^ +- (/\S+):\1:ro$", text, flags=re.M)) - keep
+        for old in stale:
+            text = text.replace(f"{old}:{old}:ro", f"{layout.venv}:{layout.venv}:ro")
+        if stale:
+            path.write_text(text)
+
+
 def write(layout: Layout) -> None:
     """Create the project on first start; an existing project's configuration is the device's state and is
     left alone, while the agents' code and tools/jetson are refreshed from this checkout."""
     p = layout.project
     if (p / "docker-compose.yml").exists():
         _copy_code(p)
+        _remount_moved(p, layout)
         return
     for d in ("config", "docker/vl_jepa", "docker/agents", "docker/mosquitto", "docs/plans", "data",
               "models/vl_jepa", "mosquitto", "tools"):
@@ -177,7 +199,7 @@ def write(layout: Layout) -> None:
     (p / "docker/vl_jepa/Dockerfile").write_text(dockerfile(layout))
     (p / "docker/vl_jepa/requirements.txt").write_text(REQUIREMENTS)
     (p / "docker/agents/Dockerfile").write_text(agents_dockerfile(layout))
-    (p / "docker/mosquitto/Dockerfile").write_text("FROM jetson-hil/device-host:1\n")
+    (p / "docker/mosquitto/Dockerfile").write_text(f"FROM {DEVICE_HOST_IMAGE}\n")
     (p / "mosquitto/mosquitto.conf").write_text(
         f"listener {layout.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
     )
