@@ -30,6 +30,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 __all__ = [
+    "AgentSettings",
     "ComposeSettings",
     "ContainerSettings",
     "DeviceProfile",
@@ -257,6 +258,22 @@ def _device_string(value: Any) -> str:
     return value
 
 
+def _command_word(value: Any) -> str:
+    if not isinstance(value, str) or not value or any(c.isspace() or not c.isprintable() for c in value):
+        raise _Invalid("must be a command name or an absolute path, without spaces")
+    return value
+
+
+def _regex(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid("must be a non-empty regular expression")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise _Invalid(f"must be a regular expression ({exc})") from None
+    return value
+
+
 # -------------------------------------------------------------------------------------------- MQTT URL
 
 
@@ -376,6 +393,24 @@ class ContainerSettings:
 
 
 @dataclass(frozen=True)
+class AgentSettings:
+    """[agents]: how the agents run. ``container``: the runbook's compose project under Docker. ``process``: host
+    processes (e.g. systemd services on a device without Docker): Task 2's probe then runs on the host with the
+    agents' python, the agent is found by its command line, and the container-only checks skip saying why."""
+
+    mode: str = _f("container", _one_of("container", "process"), "container (Docker Compose) or process (host)")
+    python: str = _f("python3", _command_word, "the agents' python on the host (process mode: runs Task 2's probe)")
+    process_pattern: str = _f(
+        r"vl_jepa\.py", _regex, "regular expression on a host process's command line that finds vl_jepa"
+    )
+
+    @property
+    def host_processes(self) -> bool:
+        """True when the agents run as host processes: there is no container to check."""
+        return self.mode == "process"
+
+
+@dataclass(frozen=True)
 class MqttSettings:
     """[mqtt]: the broker, and the names of the environment variables holding its credentials."""
 
@@ -477,6 +512,7 @@ _SECTIONS: dict[str, type] = {
     "device": DeviceSettings,
     "compose": ComposeSettings,
     "containers": ContainerSettings,
+    "agents": AgentSettings,
     "mqtt": MqttSettings,
     "topics": TopicSettings,
     "fields": FieldPaths,
@@ -494,6 +530,7 @@ class DeviceProfile:
     device: DeviceSettings
     compose: ComposeSettings = field(default_factory=ComposeSettings)
     containers: ContainerSettings = field(default_factory=ContainerSettings)
+    agents: AgentSettings = field(default_factory=AgentSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     fields: FieldPaths = field(default_factory=FieldPaths)

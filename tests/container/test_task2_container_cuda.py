@@ -25,11 +25,11 @@ TEGRA_NODES = ("nvmap", "nvhost-gpu", "nvhost-ctrl-gpu", "nvgpu")
 DGPU_NODES = ("nvidiactl", "nvidia0")
 
 
-def test_agent_container_is_running(agent_container):
+def test_agent_container_is_running(container_only, agent_container):
     agent_container.require_running()
 
 
-def test_agent_container_is_not_restarting(agent_container, measure):
+def test_agent_container_is_not_restarting(container_only, agent_container, measure):
     state = agent_container.state
     assert not state.get("Restarting"), (
         f"container {agent_container.name} is restarting (exit code {state.get('ExitCode')}): it crashes on start. "
@@ -46,7 +46,7 @@ def test_agent_container_is_not_restarting(agent_container, measure):
     )
 
 
-def test_agent_uses_the_nvidia_runtime(agent_container, docker_client):
+def test_agent_uses_the_nvidia_runtime(container_only, agent_container, docker_client):
     runtime = agent_container.runtime
     default = docker_client.info().get("DefaultRuntime")
     gpu_requests = [
@@ -61,7 +61,7 @@ def test_agent_uses_the_nvidia_runtime(agent_container, docker_client):
     )
 
 
-def test_agent_sees_the_gpu_device_nodes(agent_container, profile):
+def test_agent_sees_the_gpu_device_nodes(container_only, agent_container, profile):
     out = agent_container.exec(["ls", "-1", "/dev"], timeout_s=20)
     assert out.ok, f"`ls /dev` failed in {agent_container.name} (exit {out.rc}): {out.stderr.strip()}"
     nodes = set(out.stdout.split())

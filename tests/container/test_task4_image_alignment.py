@@ -48,7 +48,7 @@ def _suggest(release: l4t.L4TRelease) -> str:
     return f"nvcr.io/nvidia/l4t-pytorch:r{release}-pthX.Y-py3 (NGC, the tag for L4T {release})"
 
 
-def test_dockerfile_base_image_targets_the_host_l4t(dockerfile, device, profile, evidence):
+def test_dockerfile_base_image_targets_the_host_l4t(container_only, dockerfile, device, profile, evidence):
     release = _host_release(device)
     ref = _base(dockerfile, profile)
     verdict = l4t.container_compatible(release, ref)
@@ -63,7 +63,7 @@ def test_dockerfile_base_image_targets_the_host_l4t(dockerfile, device, profile,
     )
 
 
-def test_running_image_targets_the_host_l4t(agent_container, docker_client, device, evidence):
+def test_running_image_targets_the_host_l4t(container_only, agent_container, docker_client, device, evidence):
     release = _host_release(device)
     image_id = agent_container.image_id
     if image_id is None:
@@ -161,7 +161,7 @@ def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device):
     )
 
 
-def test_requirements_keep_the_jetson_torch(requirements, profile):
+def test_requirements_keep_the_jetson_torch(container_only, requirements, profile):
     lines = [r for r in runbook.torch_requirements(requirements) if not r.jetson_source]
     assert not lines, (
         f"{profile.compose.requirements} installs {', '.join(sorted({r.package for r in lines}))} from PyPI ("

@@ -45,7 +45,7 @@ def test_engine_path_is_configured(env_file, profile):
     )
 
 
-def test_engine_file_present_in_the_container(agent_container, engine_path):
+def test_engine_file_present_in_the_container(engine_path, container_only, agent_container):
     out = agent_container.exec(["sh", "-c", f"test -s '{engine_path}' && wc -c < '{engine_path}'"], timeout_s=20)
     assert out.ok, (
         f"no engine file at {engine_path} inside {agent_container.name} (exit {out.rc}): the model volume is not "

@@ -240,7 +240,7 @@ def test_module_identified(device, telemetry, evidence):
     evidence.data["module_source"] = how
 
 
-def test_docker_knows_the_nvidia_runtime(docker_client, evidence):
+def test_docker_knows_the_nvidia_runtime(container_only, docker_client, evidence):
     info = docker_client.info()
     runtimes = sorted((info.get("Runtimes") or {}).keys())
     evidence.data["docker_runtimes"] = {"runtimes": runtimes, "default": info.get("DefaultRuntime")}
@@ -251,7 +251,7 @@ def test_docker_knows_the_nvidia_runtime(docker_client, evidence):
     )
 
 
-def test_nvidia_runtime_is_default_or_used_by_the_agent(docker_client, agent_container):
+def test_nvidia_runtime_is_default_or_used_by_the_agent(container_only, docker_client, agent_container):
     default = docker_client.info().get("DefaultRuntime")
     used = agent_container.runtime
     assert default == "nvidia" or used == "nvidia", (

@@ -74,8 +74,20 @@ def test_embeddings_arrive_within_the_window(embeddings, mqtt_window, profile, m
         "messages",
         low=1,
         doc=f"messages on {profile.topics.embeddings} in the evidence window",
-        fix=f"no embeddings in {mqtt_window.seconds:g} s: vl_jepa ({agent_container.name}, "
-        f"{agent_container.status}) is not publishing; look at `docker logs {agent_container.name}`",
+        fix=f"no embeddings in {mqtt_window.seconds:g} s: " + _not_publishing(profile, agent_container),
+    )
+
+
+def _not_publishing(profile, agent_container) -> str:
+    """Who is not publishing, and where its log is: the container, or the host process (``[agents] mode``)."""
+    if profile.agents.host_processes:
+        return (
+            f"vl_jepa (the host process matching {profile.agents.process_pattern!r}) is not publishing; look at "
+            f"its service's log (`journalctl -u <its unit>`)"
+        )
+    return (
+        f"vl_jepa ({agent_container.name}, {agent_container.status}) is not publishing; look at "
+        f"`docker logs {agent_container.name}`"
     )
 
 
