@@ -2,7 +2,8 @@
 
 For each fleet size N: ``pytest -m jetson -n N --device=sim:simK ...`` (the first N devices) in a subprocess,
 wall time measured around it (start-up, every device's checks and the merged report included), its verdicts
-read back from JUnit XML. A sequential run of the largest fleet (no -n) is timed too, for what xdist buys.
+read back from JUnit XML. The largest fleet is also timed sequentially (no -n), for what xdist buys, and
+with -n 2 (one worker per core, two devices each).
 Target: N=4 within 1.5x of N=1 on a 2-core machine, or the reason it is not.
 
 The devices must be up and healthy (tiny encoder): a device that is down is started (and stopped at the
@@ -35,8 +36,10 @@ def ensure_healthy(names: list[str]) -> list[str]:
         state = simulator.status(name)
         if state.get("state") == "up" and state.get("services"):
             if state.get("faults"):
-                sys.exit(f"bench/fleet.py: {name} has faults set ({', '.join(state['faults'])}); clear them "
-                         f"(`jetson-hil sim fault clear NAME --name {name}`) or pick others with --first")
+                sys.exit(
+                    f"bench/fleet.py: {name} has faults set ({', '.join(state['faults'])}); clear them "
+                    f"(`jetson-hil sim fault clear NAME --name {name}`) or pick others with --first"
+                )
             continue
         print(f"starting {name} (tiny encoder)", flush=True)
         simulator.up(simulator.SimConfig(name=name, encoder="tiny", rate=5.0), log=lambda m: None)
@@ -77,6 +80,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="jetson-hil-bench-fleet-") as tmp:
             plan = [(n, n) for n in sizes] + [(max(sizes), 0)]
+            if max(sizes) > 2:
+                plan.append((max(sizes), 2))  # as many workers as this machine's cores
             for i, (n, workers) in enumerate(plan):
                 runs = []
                 for r in range(args.repeat):
@@ -96,6 +101,9 @@ def main() -> int:
     one = next(r for r in rows if r["devices"] == min(sizes) and r["workers"])
     top = next(r for r in rows if r["devices"] == max(sizes) and r["workers"])
     seq = next(r for r in rows if r["devices"] == max(sizes) and not r["workers"])
+    two = next((r for r in rows if r["devices"] == max(sizes) and r["workers"] == 2 and max(sizes) > 2), None)
+    if two:
+        print(f"{max(sizes)} devices with -n 2: {two['seconds']} s = {two['seconds'] / one['seconds']:.2f}x")
     ratio = top["seconds"] / one["seconds"]
     print(f"\n{max(sizes)} devices with -n {max(sizes)}: {top['seconds']} s = {ratio:.2f}x one device "
           f"({one['seconds']} s; target 1.5x); sequential {seq['seconds']} s = {seq['seconds'] / one['seconds']:.2f}x; "
