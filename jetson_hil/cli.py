@@ -36,6 +36,8 @@ def _sim_parser(sub) -> None:
     up.add_argument("--backend", default="pytorch", choices=project.BACKENDS,
                     help="vl_jepa's backend: pytorch (Plan A) or tensorrt (Plan B, the DINOv2-S/14 engine)")
     up.add_argument("--rate", type=float, default=5.0, help="embeddings per second (default 5)")
+    up.add_argument("--kind", default="jetson", choices=("jetson", "dgpu"),
+                    help="jetson (default) or dgpu: a discrete-GPU host (an H200 server: nvidia-smi, no L4T)")
     up.add_argument("--fault", action="append", default=[], choices=sorted(faults.FAULTS), metavar="NAME",
                     help="start with this fault (repeatable); see docs/faults.md")
     _fleet_args(up)
@@ -68,7 +70,8 @@ def _run_sim(args) -> int:
             raise simulator.SimError("--fleet-demo needs --devices N (the fault goes on the last device)")
         if args.verb == "up":
             cfg = simulator.SimConfig(name=args.name, module=args.module, l4t=args.l4t, encoder=args.encoder,
-                                      backend=args.backend, rate=args.rate, faults=list(dict.fromkeys(args.fault)))
+                                      backend=args.backend, rate=args.rate, faults=list(dict.fromkeys(args.fault)),
+                                      kind=args.kind)
             cfg = simulator.up(cfg, log=_progress)
             print(cfg.root / "device.toml")
         elif args.verb == "down":

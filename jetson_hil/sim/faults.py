@@ -209,6 +209,20 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("exploding_embeddings", "agent", "the encoder's outputs blow up (unnormalised activations after "
           "an fp16 overflow): norms in the tens of thousands"),
     Fault("seq_gaps", "agent", "vl_jepa drops frames: every 10th message is skipped, its seq numbers lost"),
+    # --- a discrete-GPU host's driver (`sim up --kind dgpu`; jetson_hil.sim.dgpu_host) ---
+    Fault("dgpu_driver_not_loaded", "gpu", "the NVIDIA kernel module is not loaded (a kernel update whose DKMS "
+          "build failed): nvidia-smi says \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
+          "driver\", torch \"Found no NVIDIA driver on your system\""),
+    Fault("dgpu_driver_library_mismatch", "gpu", "a driver upgrade without a reboot: the loaded kernel module is the "
+          "old one, so NVML says \"Failed to initialize NVML: Driver/library version mismatch\" and a new CUDA "
+          "process gets error 803; a process that already holds a context keeps running", recreate=False),
+    Fault("dgpu_driver_too_old", "gpu", "the host runs driver 535 (CUDA 12.2), older than the container's torch "
+          "CUDA 12.6 and the host toolkit's 12.8: cudaGetDeviceCount returned 35"),
+    Fault("dgpu_mig_no_utilisation", "gpu", "MIG mode is enabled on the GPU: NVML reports no utilisation for it "
+          "(nvidia-smi prints [N/A] for utilization.gpu), so the sampler's lines carry no GPU load",
+          recreate=False),
+    Fault("dgpu_toolkit_newer_than_driver", "device", "a CUDA 13.1 toolkit installed as /usr/local/cuda on a "
+          "driver whose CUDA is 13.0: programs built with it need a newer driver"),
 )}
 
 
@@ -257,6 +271,10 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
         was = data.get("faults", [])
         gpu_changed = was != wanted
         data["faults"] = wanted
+        if data.get("kind") == "dgpu":
+            from .dgpu_host import driver_state
+
+            driver_state(data, wanted)
         device.write_text(json.dumps(data, indent=2))
     if not recreate:
         return
@@ -497,6 +515,14 @@ def _device_faults(cfg, active: set[str], log) -> None:
     from .project import ENGINE_PATH
     from .simulator import compose, device_exec
 
+    if getattr(cfg, "kind", "jetson") == "dgpu":  # no L4T, JetPack or tegrastats there: its own faults
+        from .dgpu_host import device_faults
+
+        device_faults(cfg, active, log)
+        running = set(compose(cfg, "ps --services --filter status=running").split())
+        for service, fault in (("mosquitto", "broker_down"), ("scene", "scene_down"), ("vl_jepa", "agent_stopped")):
+            _service(cfg, service, fault in active, running, log)
+        return
     root, project = cfg.root, cfg.root / "project"
     aside = root / "aside"
     aside.mkdir(exist_ok=True)

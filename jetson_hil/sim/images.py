@@ -16,7 +16,7 @@ import docker.errors
 
 from jetson_hil import l4t
 
-from . import engine
+from . import dgpu_host, engine
 from .jetson_release import L4T_BASE_IMAGES, PYTORCH_IMAGE_R36_EARLY, PYTORCH_IMAGES
 from .paths import PACKAGE_DIR, state_root
 
@@ -47,6 +47,8 @@ def _nearest_stack(release):
 
 def image_facts(tag: str) -> dict[str, str]:
     """What torch in the image with this tag is built for, as the tag and the L4T tables say."""
+    if tag == dgpu_host.IMAGE:  # the dGPU host's NGC image: no L4T in its tag, facts from its release notes
+        return dict(dgpu_host.IMAGE_FACTS)
     ref = l4t.parse_image_ref(tag)
     release = ref.l4t
     stack = _nearest_stack(release) if release else None

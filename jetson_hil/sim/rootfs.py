@@ -107,11 +107,12 @@ def _user(etc: Path) -> None:
         rule.chmod(0o440)
 
 
-def _deb(workdir: Path, name: str, version: str, description: str, files: dict[str, str | tuple]) -> Path:
+def _deb(workdir: Path, name: str, version: str, description: str, files: dict[str, str | tuple],
+         arch: str = "arm64") -> Path:
     pkg = workdir / name
     (pkg / "DEBIAN").mkdir(parents=True)
     (pkg / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: {version}\nArchitecture: arm64\n"
+        f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
         f"Maintainer: NVIDIA Corporation\nSection: misc\nPriority: optional\nDescription: {description}\n"
     )
     for rel, content in files.items():
@@ -136,6 +137,10 @@ def _packages(cfg, root: Path) -> None:
     for d in ("info", "updates", "triggers"):
         (dpkg / d).mkdir(parents=True, exist_ok=True)
     (dpkg / "status").touch()
+    if getattr(cfg, "kind", "jetson") == "dgpu":
+        from .dgpu_host import install_packages
+
+        return install_packages(cfg, root)
     release = release_of(cfg)
     tegrastats = (PACKAGE_DIR / "device" / "tegrastats").read_text().replace(
         "#!/usr/bin/env python3", f"#!{Path(sys.base_prefix) / 'bin' / 'python3'}", 1)
@@ -201,12 +206,19 @@ def _gpu(cfg) -> None:
     gpu = cfg.root / "gpu"
     for d in (gpu / "dev", gpu / "state" / "clients"):
         d.mkdir(parents=True, exist_ok=True)
-    for node in ("nvmap", "nvhost-gpu"):
+    dgpu = getattr(cfg, "kind", "jetson") == "dgpu"
+    for node in ("nvidiactl", "nvidia0", "nvidia-uvm", "nvidia-uvm-tools") if dgpu else ("nvmap", "nvhost-gpu"):
         (gpu / "dev" / node).touch()
     module = l4t.MODULES[cfg.module]
     stack = release_of(cfg).stack
     device = gpu / "state" / "device.json"
     faults = json.loads(device.read_text()).get("faults", []) if device.exists() else []
+    if getattr(cfg, "kind", "jetson") == "dgpu":
+        from .dgpu_host import device_state
+
+        device.write_text(json.dumps(device_state(faults), indent=2))
+        (cfg.root / "faults").touch()
+        return
     device.write_text(json.dumps({
         "name": module.gpu_name,
         "capability": list(module.cuda_capability),

@@ -21,7 +21,7 @@ import docker.errors
 
 from jetson_hil import l4t
 
-from . import engine, images, project, rootfs
+from . import dgpu_host, engine, images, project, rootfs
 from .faults import FAULTS, apply_faults, fault_images
 from .paths import sim_dir, state_root
 
@@ -43,6 +43,7 @@ class SimConfig:
     faults: list[str] = field(default_factory=list)
     mqtt_port: int = 0
     ssh_port: int = 0
+    kind: str = "jetson"  # or "dgpu": a discrete-GPU host (jetson_hil.sim.dgpu_host)
 
     @property
     def root(self) -> Path:
@@ -69,7 +70,7 @@ class SimConfig:
 
     def layout(self) -> project.Layout:
         prefix = "" if self.name == "sim1" else f"{self.name}_"
-        image = rootfs.release_of(self).pytorch_image()
+        image = dgpu_host.IMAGE if self.kind == dgpu_host.KIND else rootfs.release_of(self).pytorch_image()
         return project.Layout(self.name, self.root, image, self.mqtt_port, self.encoder, self.rate,
                               images.venv_dir(), prefix, self.backend)
 
@@ -96,6 +97,8 @@ def _ports_in_use() -> set[int]:
 
 
 def validate(cfg: SimConfig) -> None:
+    if cfg.kind not in ("jetson", dgpu_host.KIND):
+        raise SimError(f"--kind {cfg.kind!r}: choose jetson or {dgpu_host.KIND}")
     if cfg.module not in l4t.MODULES:
         raise SimError(f"--module {cfg.module!r}: choose one of {', '.join(l4t.MODULES)}")
     if cfg.encoder not in project.ENCODER_DIMS:
@@ -113,6 +116,9 @@ def validate(cfg: SimConfig) -> None:
     unknown = [f for f in cfg.faults if f not in FAULTS]
     if unknown:
         raise SimError(f"unknown fault(s) {', '.join(unknown)}; known: {', '.join(sorted(FAULTS))}")
+    for fault in cfg.faults:
+        if why := dgpu_host.fault_conflict(cfg.kind, fault, FAULTS[fault].kind):
+            raise SimError(why)
 
 
 def device_exec(cfg: SimConfig, command: str, timeout: float = 600, check: bool = True) -> str:
@@ -164,6 +170,8 @@ def _start_device_host(cfg: SimConfig) -> None:
         images.DEVICE_HOST_IMAGE, ["/usr/bin/docker-init", "--", "/bin/bash", "-c", init], name=cfg.container,
         detach=True,
         network_mode="host", runtime="runc", volumes=volumes,
+        # a dGPU host's nvidia-smi names the containers' processes by host pid: it shares their pid namespace
+        pid_mode="host" if cfg.kind == dgpu_host.KIND else None,
         labels={"org.jetson-hil.sim": cfg.name},
         environment={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
     )
@@ -222,6 +230,7 @@ USER_PROFILE = "device-user.toml"  # the same device as its non-root user, sudo 
 def write_profiles(cfg: SimConfig) -> tuple[Path, Path]:
     layout = cfg.layout()
     dim = layout.dim
+    kind = f'kind = "{dgpu_host.KIND}"\n' if cfg.kind == dgpu_host.KIND else ""
     common = f"""
 [compose]
 project_dir = "{cfg.root / 'project'}"
@@ -249,7 +258,7 @@ name = "{cfg.name}"
 host = "docker://{cfg.container}"
 docker_url = "unix:///var/run/docker.sock"
 simulator = "{cfg.name}"
-{common}"""
+{kind}{common}"""
     ssh_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the same device over SSH, as nightly CI uses.
 [device]
 name = "{cfg.name}-ssh"
@@ -258,7 +267,7 @@ docker_url = "ssh://root@127.0.0.1:{cfg.ssh_port}"
 ssh_identity = "{cfg.root / 'ssh' / 'id_ed25519'}"
 ssh_options = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
 simulator = "{cfg.name}"
-{common}"""
+{kind}{common}"""
     user_profile = docker_profile.replace(f'name = "{cfg.name}"', f'name = "{cfg.name}-user"', 1).replace(
         f"docker://{cfg.container}", f"docker://{rootfs.USER}@{cfg.container}", 1)
     user_profile = user_profile.replace("over docker exec.", f"over docker exec as the non-root {rootfs.USER}.", 1)
@@ -275,9 +284,9 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     old = SimConfig.load(cfg.name)
     if old:
         cfg.mqtt_port, cfg.ssh_port = old.mqtt_port, old.ssh_port
-        if (old.module, old.release, old.encoder, old.backend) != (cfg.module, cfg.release, cfg.encoder,
-                                                                    cfg.backend):
-            raise SimError(f"simulated device {cfg.name!r} exists as {old.module} L4T {old.release} "
+        if (old.module, old.release, old.encoder, old.backend, old.kind) != (cfg.module, cfg.release, cfg.encoder,
+                                                                              cfg.backend, cfg.kind):
+            raise SimError(f"simulated device {cfg.name!r} exists as {old.kind} {old.module} L4T {old.release} "
                            f"({old.encoder}, {old.backend}); run `jetson-hil sim down --name {cfg.name} --purge` "
                            "first")
     used = _ports_in_use()
@@ -286,9 +295,10 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     started = time.monotonic()
     engine.ensure(log=log)
     cfg.save()
-    log(f"preparing the device root ({cfg.module}, L4T {cfg.release})")
+    what = "a dGPU host, NVIDIA H200" if cfg.kind == dgpu_host.KIND else f"{cfg.module}, L4T {cfg.release}"
+    log(f"preparing the device root ({what})")
     rootfs.prepare(cfg)
-    images.ensure([rootfs.release_of(cfg).pytorch_image(), *fault_images(cfg.faults)], images.venv_dir(), log=log)
+    images.ensure([cfg.layout().image_tag, *fault_images(cfg.faults)], images.venv_dir(), log=log)
     project.write(cfg.layout())
     apply_faults(cfg, cfg.faults, log=log, recreate=False)
     log("starting the device host")
@@ -349,6 +359,8 @@ def set_fault(name: str, fault: str, on: bool, log=print) -> SimConfig:
         raise SimError(f"no simulated device {name!r}: run `jetson-hil sim up --name {name}` first")
     if fault not in FAULTS:
         raise SimError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
+    if on and (why := dgpu_host.fault_conflict(cfg.kind, fault, FAULTS[fault].kind)):
+        raise SimError(why)
     faults = [f for f in cfg.faults if f != fault] + ([fault] if on else [])
     running = _device_running(cfg)
     apply_faults(cfg, faults, log=log, recreate=running)

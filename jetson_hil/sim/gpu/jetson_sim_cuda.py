@@ -51,6 +51,16 @@ NVMAP_MISSING = (
 )
 TRIGGERED = " (Triggered internally at /opt/pytorch/pytorch/c10/cuda/CUDAFunctions.cpp:109.)"
 NO_GPUS = "No CUDA GPUs are available"
+# A dGPU host's driver faults (jetson_hil.sim.dgpu_host), as torch reports them when a new process inits CUDA.
+NO_DRIVER = (
+    "Found no NVIDIA driver on your system. Please check that you have an NVIDIA GPU and installed a driver from "
+    "http://www.nvidia.com/Download/index.aspx"
+)
+DRIVER_MISMATCH = (
+    "Unexpected error from cudaGetDeviceCount(). Did you run some cuda functions before calling NumCudaDevices() "
+    "that might have already set an error? Error 803: system has unsupported display driver / cuda driver "
+    "combination"
+)
 DRIVER_INIT_FAILED = "CUDA driver initialization failed, you might not have a CUDA gpu."
 INSUFFICIENT_DRIVER = (
     "Unexpected error from cudaGetDeviceCount(). cudaGetDeviceCount returned 35 -> "
@@ -177,7 +187,7 @@ class _DeviceProperties:
         self.major, self.minor = int(cap[0]), int(cap[1])
         self.total_memory = int(device.get("total_memory", 33554432000))
         self.multi_processor_count = int(device.get("multi_processor_count", 14))
-        self.is_integrated = 1
+        self.is_integrated = int(device.get("integrated", 1))
         self.is_multi_gpu_board = 0
         self.L2_cache_size = int(device.get("l2_cache_size", 4 * 1024 * 1024))
         self.uuid = str(device.get("uuid", "00000000-0000-0000-0000-00000000000a"))
@@ -225,10 +235,13 @@ class SimGpu:
 
     def _probe(self) -> None:
         dev = self.dev_dir
-        if not os.path.exists(os.path.join(dev, "nvmap")):
+        if os.path.exists(os.path.join(dev, "nvidiactl")):  # a dGPU host's nodes (nvidiactl, nvidia0)
+            if not os.path.exists(os.path.join(dev, "nvidia0")):
+                return
+        elif not os.path.exists(os.path.join(dev, "nvmap")):
             self.stderr_lines = NVMAP_MISSING
             return
-        if not os.path.exists(os.path.join(dev, "nvhost-gpu")):
+        elif not os.path.exists(os.path.join(dev, "nvhost-gpu")):
             return
         try:
             with open(os.path.join(self.gpu_dir, "device.json"), encoding="utf-8") as fh:
@@ -236,6 +249,11 @@ class SimGpu:
         except (OSError, ValueError):
             return
         self.faults = {str(f) for f in self.device.get("faults") or []}
+        for fault, text in (("dgpu_driver_not_loaded", NO_DRIVER), ("dgpu_driver_library_mismatch", DRIVER_MISMATCH)):
+            if fault in self.faults:
+                self.init_warning = text
+                self.use_error = text
+                return
         host = None
         with contextlib.suppress(OSError), open(self.release_file, encoding="utf-8", errors="replace") as fh:
             host = parse_release(fh.read())
@@ -325,6 +343,7 @@ class SimGpu:
         return {
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "container": _container_id(),
             "cmdline": _cmdline(),
             "busy_ns": self.busy_ns,
             "updated": time.time(),
@@ -372,6 +391,22 @@ class SimGpu:
                 storage = tensor.untyped_storage()
                 seen[storage.data_ptr()] = storage.nbytes()
         return sum(seen.values())
+
+
+def _container_id() -> str | None:
+    """This container's id (the source of its /etc/hostname mount): with the pid in it, a dGPU host's
+    nvidia-smi emulator finds the process's host pid."""
+    if not _CONTAINER:
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+                m = re.search(r"/containers/([0-9a-f]{64})/hostname ", fh.read())
+        except OSError:
+            m = None
+        _CONTAINER.append(m[1] if m else None)
+    return _CONTAINER[0]
+
+
+_CONTAINER: list[str | None] = []
 
 
 def _cmdline() -> list[str]:

@@ -64,8 +64,21 @@ def _real_gpu() -> bool:
     forced = os.environ.get("JETSON_SIM_REAL_GPU", "").strip()
     if forced in ("0", "1"):
         return forced == "1"
+    if _simulated_dgpu():
+        return False
     paths = os.environ.get("JETSON_SIM_NVIDIA_PATHS") or REAL_GPU_PATHS
     return any(os.path.exists(p) for p in paths.split(":") if p)
+
+
+def _simulated_dgpu() -> bool:
+    """The simulated dGPU host's runtime injected its own /dev/nvidiactl and nvidia0 (plain files, no driver):
+    its GPU state says ``kind: dgpu``. Those nodes are the simulation's, not a real GPU's."""
+    path = os.path.join(os.environ.get("JETSON_SIM_GPU_DIR") or "/run/jetson-sim/gpu", "device.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return '"kind": "dgpu"' in fh.read()
+    except OSError:
+        return False
 
 
 def _install() -> None:
