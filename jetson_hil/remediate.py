@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shlex
@@ -226,6 +225,11 @@ class DeviceAccess:
         except docker.errors.NotFound:
             return None
 
+    def service_of(self, container: str) -> str | None:
+        """The compose service a container belongs to (its label), or None."""
+        labels = ((self._container(container) or {}).get("Config") or {}).get("Labels") or {}
+        return labels.get(SERVICE_LABEL)
+
     def project(self) -> str:
         """The compose project the agent (or the guard) belongs to, from its container's labels."""
         for name in (self.agent, self.guard):
@@ -386,10 +390,13 @@ class Remediation:
         return changes
 
     def recreate(self, services: Sequence[str]) -> float:
-        """The runbook's `compose up -d --force-recreate SERVICES`; time.monotonic() when it returned."""
+        """The runbook's `compose up -d --force-recreate SERVICES`; time.monotonic() when it returned.
+
+        With ``--no-deps``: docker-compose 1.x force-recreates the services' dependencies too, and bouncing
+        the broker (mosquitto) is no part of the runbook step; it would cut every agent's connection."""
         names = " ".join(shlex.quote(s) for s in services)
         self._say(f"recreating {' '.join(services)}")
-        self.device.compose(f"up -d --force-recreate {names}")
+        self.device.compose(f"up -d --force-recreate --no-deps {names}")
         return time.monotonic()
 
     def rebuild(self, service: str) -> None:
@@ -438,7 +445,7 @@ class Remediation:
             for ref, image_id in plan.retag.items():
                 self.device.tag(image_id, ref)
             if plan.recreate:
-                self.device.compose(f"up -d --force-recreate --no-build {' '.join(plan.recreate)}")
+                self.device.compose(f"up -d --force-recreate --no-build --no-deps {' '.join(plan.recreate)}")
             if plan.stop_after:
                 self.device.compose(f"stop -t 5 {' '.join(plan.stop_after)}")
             after = self.device.snapshot(self.before.files, project)
@@ -495,7 +502,8 @@ def recover(
         before, meta = from_json(text)
     except ValueError as exc:
         raise RemediationError(f"the remediation journal {path} cannot be used: {exc}; move it aside") from None
-    if meta.get("host") == socket.gethostname() and meta.get("pid") != os.getpid() and _pid_alive(int(meta["pid"])):
+    pid = meta.get("pid")
+    if meta.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
         raise RemediationError(
             f"{path} belongs to run {meta.get('run_id')} (pid {meta.get('pid')}), still running: it restores itself"
         )
@@ -505,10 +513,3 @@ def recover(
     fix.backup_tags = list(meta.get("backup_tags") or [])
     return fix.restore()
 
-
-def journal_meta(path: Path) -> dict[str, Any] | None:
-    """The journal's meta fields (device, run_id, pid, created), or None when there is none."""
-    try:
-        return {k: v for k, v in json.loads(path.read_text()).items() if k not in ("files", "services", "images")}
-    except (OSError, ValueError):
-        return None

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.jetson, pytest.mark.remediate, pytest.mark.container]
 
 
 def test_task4_rebuilt_image_passes_the_container_cuda_probe(remedy, profile):
-    remedy.rebuild("vl_jepa")
+    remedy.rebuild_agent()
     since = remedy.recreate()
     out, probe = remedy.probe()
     assert out.rc == 0 and probe.passed, (

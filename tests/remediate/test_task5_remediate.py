@@ -55,7 +55,7 @@ def test_task5_tensorrt_engine_and_recollected_centroids(remedy, profile):
     remedy.messages(topics.guard, since, 1, _collected("collect_game", n), what="collecting game centroids")
 
     remedy.set_env({"EMBEDDING_GUARD_MODE": "collect_non"})
-    since = remedy.recreate(("embedding_guard",))
+    since = remedy.recreate_guard()
     remedy.messages(topics.guard, since, 1, _collected("collect_non", n), what="collecting non-game centroids")
 
     remedy.set_env({"EMBEDDING_GUARD_MODE": "run"})
