@@ -58,6 +58,9 @@ PACKAGE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
+EXEC_LOST = "No such exec instance"  # dockerd's answer when an exec it created is gone before it starts
+
+
 class DeviceFactError(RuntimeError):
     """A fact the suite needs could not be read; the message names the command, what came back and why."""
 
@@ -250,12 +253,17 @@ class DeviceFacts:
         if privileged and self.sudo:
             inner = f'if [ "$(id -u)" = 0 ]; then {command}; else sudo -n sh -c {shlex.quote(command)}; fi'
         wrapped = f"timeout -k 2 {limit:g} sh -c {shlex.quote(inner)}"
-        result = self._run(wrapped)
-        rc = getattr(result, "rc", getattr(result, "exit_status", None))
-        if rc is None:
-            raise DeviceFactError(f"the command runner returned {type(result).__name__}, without an exit status")
-        stdout, stderr = _text(getattr(result, "stdout", "")), _text(getattr(result, "stderr", ""))
-        return CommandOutput(command, int(rc), stdout, stderr)
+        for attempt in (1, 2):
+            result = self._run(wrapped)
+            rc = getattr(result, "rc", getattr(result, "exit_status", None))
+            if rc is None:
+                raise DeviceFactError(f"the command runner returned {type(result).__name__}, without an exit status")
+            stdout, stderr = _text(getattr(result, "stdout", "")), _text(getattr(result, "stderr", ""))
+            # a loaded Docker engine can lose an exec between creating and starting it: the command never ran
+            if attempt == 1 and rc != 0 and EXEC_LOST in stderr and not stdout:
+                continue
+            return CommandOutput(command, int(rc), stdout, stderr)
+        raise AssertionError("unreachable")
 
     def read_file(self, path: str) -> str | None:
         """A text file's content, or None when it is missing or unreadable."""

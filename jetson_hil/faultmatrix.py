@@ -28,9 +28,11 @@ from jetson_hil.sim.simulator import USER_PROFILE
 
 PLAN_A = "plan_a"  # the pytorch simulator (Plan A success path: Task 3 runs, Task 5 skips)
 PLAN_B = "plan_b"  # the tensorrt simulator (Plan B: Task 5 runs, Task 3 skips)
+PLAN_DGPU = "plan_dgpu"  # the discrete-GPU host simulator (Plan A path; Task 1's dGPU checks run, L4T ones skip)
 SCENARIOS = {
     PLAN_A: {"backend": "pytorch", "encoder": "tiny"},
     PLAN_B: {"backend": "tensorrt", "encoder": "tiny"},
+    PLAN_DGPU: {"backend": "pytorch", "encoder": "tiny", "kind": "dgpu"},
 }
 WINDOW_S = 6.0  # the evidence window the matrix runs the suite with (`--window`)
 # The acceptance suite the matrix proves (tests/perf measures against baselines; it is not a pass/fail check).
@@ -50,9 +52,26 @@ GROUPS = ("nvidia-jetpack", "cuda", "cudnn", "tensorrt")  # Task 1's package gro
 GPU_IDLE = "the GPU is idle during the window"
 GPU_UNUSED = "CUDA working in the container"  # the fix test_agent_*_on_the_gpu names when vl_jepa computes elsewhere
 STILL_ON_GPU = _T6 + "test_agent_still_computes_on_the_gpu"
+# A crash-looping vl_jepa: which check meets it running, restarting, or mid-restart is a race
+CRASHLOOP_RACES = {
+    _T2 + "test_probe_runs_in_the_container": "the container restarts between the status check and the probe's exec",
+    STILL_ON_GPU: "a restarting vl_jepa holds a CUDA context for a moment before it exits",
+}
 NO_RELEASE = "Task 1 needs the L4T release"
 MIXED = "Mixed JetPack releases break CUDA in containers"
 NO_SAMPLE = "tegrastats gave no sample to identify it by"
+# the dGPU checks that read nvidia-smi, and what they say when the driver fails (nvidia-smi's own texts)
+DGPU_SMI_CHECKS = (
+    "test_dgpu_nvidia_smi_lists_the_gpus",
+    "test_dgpu_driver_version_is_one_driver",
+    "test_dgpu_driver_reports_its_cuda_version",
+    "test_dgpu_driver_supports_the_cuda_toolkit",
+    "test_dgpu_driver_supports_the_container_cuda",
+)
+NO_DRIVER = "couldn't communicate with the NVIDIA driver"
+MISMATCH = "Driver/library version mismatch"
+SAMPLER_DOWN = "the NVML sampler (tools/jetson/gpu_sampler.py) does not run on the device"
+CUDA_FALSE = "torch.cuda.is_available() is False"
 
 
 @dataclass(frozen=True)
@@ -173,6 +192,7 @@ ROWS: tuple[Row, ...] = (
             _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
             _T2 + "test_agent_sees_the_gpu_device_nodes": "cuDNN is missing from the image",
         },
+        tolerated=CRASHLOOP_RACES,
     ),
     Row(
         "no_nvidia_runtime",
@@ -198,6 +218,7 @@ ROWS: tuple[Row, ...] = (
             _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
             _T2 + "test_agent_sees_the_gpu_device_nodes": "is restarting, not running",
         },
+        tolerated=CRASHLOOP_RACES,
     ),
     # --- gpu fault ---
     Row(
@@ -439,6 +460,7 @@ ROWS: tuple[Row, ...] = (
             _T2 + "test_agent_container_is_not_restarting": "crashed and was restarted by Docker",
             _T2 + "test_agent_sees_the_gpu_device_nodes": "is restarting, not running",
         },
+        tolerated=CRASHLOOP_RACES,
         note="vl_jepa refuses the backend and exits, so it crash-loops as under container_crashloop",
     ),
     # --- the flow (Tasks 3 and 6) ---
@@ -525,9 +547,66 @@ ROWS: tuple[Row, ...] = (
             _T6 + "test_understanding_carries_an_embeddings_block": "centroid dim 768 != EMBEDDING_GUARD_DIM 384",
         },
     ),
+    # --- a discrete-GPU host's driver (the dGPU simulator; Task 1's dGPU checks) ---
+    Row(
+        "dgpu_driver_not_loaded",
+        PLAN_DGPU,
+        {
+            **{_T1 + t: NO_DRIVER for t in DGPU_SMI_CHECKS},
+            _T1 + "test_dgpu_sampler_runs_with_a_gpu_load": SAMPLER_DOWN,
+            _T2 + "test_cuda_is_available": CUDA_FALSE,
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: "nvidia-smi pmon failed",
+        },
+        note="Task 2 fails, so Task 3 is off the runbook's path (Plan A failure) and skips",
+    ),
+    Row(
+        "dgpu_driver_library_mismatch",
+        PLAN_DGPU,
+        {
+            **{_T1 + t: MISMATCH for t in DGPU_SMI_CHECKS},
+            _T1 + "test_dgpu_sampler_runs_with_a_gpu_load": SAMPLER_DOWN,
+            _T2 + "test_cuda_is_available": CUDA_FALSE,
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: "nvidia-smi pmon failed",
+        },
+        note="vl_jepa keeps the context it made before the upgrade; the Task 2 probe, a new process, gets error 803",
+    ),
+    Row(
+        "dgpu_driver_too_old",
+        PLAN_DGPU,
+        {
+            _T1 + "test_dgpu_driver_supports_the_cuda_toolkit": "below the host toolkit's CUDA 12.8",
+            _T1 + "test_dgpu_driver_supports_the_container_cuda": "below the container's CUDA 12.6",
+            _T2 + "test_cuda_is_available": CUDA_FALSE,
+            _T6 + "test_gpu_active": GPU_IDLE,
+            STILL_ON_GPU: GPU_UNUSED,
+        },
+    ),
+    Row(
+        "dgpu_mig_no_utilisation",
+        PLAN_DGPU,
+        {
+            _T1 + "test_dgpu_sampler_runs_with_a_gpu_load": "NVML gives no utilisation for this GPU",
+            _T3 + "test_gpu_load_while_embeddings_flow": "gr3d_percent_during_embeddings has no value",
+            _T6 + "test_gpu_active": GPU_IDLE,
+        },
+    ),
+    Row(
+        "dgpu_toolkit_newer_than_driver",
+        PLAN_DGPU,
+        {
+            _T1 + "test_dgpu_driver_supports_the_cuda_toolkit": "below the host toolkit's CUDA 13.1",
+        },
+    ),
 )
 
 MATRIX: dict[str, Row] = {row.fault: row for row in ROWS}
+
+
+def dgpu_only(test_id: str) -> bool:
+    """A check that runs only on a discrete-GPU host (Task 1's ``test_dgpu_*``): the dGPU scenario proves it."""
+    return test_id.startswith(_T1 + "test_dgpu_")
 
 
 def rows_for(scenario: str) -> list[Row]:
@@ -612,6 +691,17 @@ HOW = {
     "few_centroid_samples": "centroids.json rewritten with `samples: 5` per class; embedding_guard restarted",
     "identical_centroids": "centroids.json rewritten with every class's centroid equal to the first's; "
     "embedding_guard restarted",
+    "dgpu_driver_not_loaded": "the simulated driver's state lists the fault: nvidia-smi fails with the driver's "
+    "text, and vl_jepa is recreated, so its CUDA init finds no driver",
+    "dgpu_driver_library_mismatch": "the simulated driver's state lists the fault: nvidia-smi and NVML fail with "
+    "the mismatch text and new CUDA processes (the Task 2 probe) get error 803; vl_jepa is not recreated (its "
+    "context predates the upgrade)",
+    "dgpu_driver_too_old": "the simulated driver becomes 535.247.01 (CUDA 12.2) in nvidia-smi and for CUDA; vl_jepa "
+    "recreated",
+    "dgpu_mig_no_utilisation": "the simulated driver's state lists the fault: nvidia-smi shows MIG enabled and "
+    "[N/A] for utilization.gpu; nothing recreated",
+    "dgpu_toolkit_newer_than_driver": "/usr/local/cuda repointed at a /usr/local/cuda-13.1 holding CUDA 13.1.80's "
+    "version.json",
 }
 
 # The error text the real failure prints (jetson_hil.diagnosis signatures, the issues the faults cite).
@@ -631,6 +721,12 @@ ERROR_TEXT = {
     "tegrastats_needs_root": "sudo: a password is required",
     "tegrastats_missing": "tegrastats: command not found",
     "tegra_release_missing": "cat: /etc/nv_tegra_release: No such file or directory",
+    "dgpu_driver_not_loaded": "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make "
+    "sure that the latest NVIDIA driver is installed and running.",
+    "dgpu_driver_library_mismatch": "Failed to initialize NVML: Driver/library version mismatch",
+    "dgpu_driver_too_old": "cudaGetDeviceCount returned 35: CUDA driver version is insufficient for CUDA runtime "
+    "version",
+    "dgpu_mig_no_utilisation": "nvidia-smi --query-gpu=utilization.gpu: [N/A]",
 }
 
 
@@ -645,7 +741,9 @@ def render_matrix() -> str:
         _GENERATED,
         "",
         "For every simulator fault: the scenario it runs in (`plan_a`: the PyTorch simulator, Task 3 on the path; "
-        "`plan_b`: the TensorRT simulator, Task 5 on the path), the acceptance checks that must fail and the text "
+        "`plan_b`: the TensorRT simulator, Task 5 on the path; `plan_dgpu`: the discrete-GPU host simulator, "
+        "`sim up --kind dgpu`, where Task 1's dGPU checks run and the L4T ones skip), the acceptance checks that "
+        "must fail and the text "
         "each failure message must contain. Every other check must pass or skip with a stated reason, and no "
         "check may error. `selftests/meta/test_fault_matrix.py` proves each row against a live simulator "
         f"(`--window {WINDOW_S:g}`); `bench/fault_matrix.py` times it (docs/performance.md).",

@@ -233,3 +233,29 @@ def test_container_unavailable_names_status_and_last_log_line():
     assert "its log ends with \"2026-11-29T23:41:47.526Z vl_jepa: invalid VL_JEPA_INPUT_SIZE='224px'\"" in str(exc)
     assert exc.breakage_key == device.ContainerUnavailable("vl_jepa_agent", "exited").breakage_key
     assert device.last_log_line("") == ""
+
+
+def test_an_exec_the_engine_lost_before_starting_it_is_run_again():
+    """dockerd under load can answer 'No such exec instance': the command never ran, so one retry is safe."""
+    from types import SimpleNamespace
+
+    answers = [
+        SimpleNamespace(rc=1, stdout="", stderr="Error response from daemon: No such exec instance: c42ed882"),
+        SimpleNamespace(rc=0, stdout="jetson\n", stderr=""),
+    ]
+    facts = DeviceFacts(lambda command: answers.pop(0))
+    assert facts.run("hostname").stdout == "jetson\n"
+    assert not answers
+
+
+def test_a_command_that_ran_and_failed_is_not_run_again():
+    from types import SimpleNamespace
+
+    calls = []
+
+    def run(command):
+        calls.append(command)
+        return SimpleNamespace(rc=1, stdout="", stderr="cat: /etc/nv_tegra_release: No such file or directory")
+
+    assert DeviceFacts(run).run("cat /etc/nv_tegra_release").rc == 1
+    assert len(calls) == 1

@@ -328,7 +328,8 @@ class Publisher:
                 values[i] = math.nan
         if "exploding_embeddings" in faults:
             values = [v * 4096.0 for v in values]
-        if self.settings.latency_ms > 0:
+        stamped = time.time()  # the device's timestamp: the embedding is ready
+        if self.settings.latency_ms > 0:  # an injected delay between the device's timestamp and the publish
             time.sleep(self.settings.latency_ms / 1000.0)
         self.seq += 1
         if "seq_gaps" in faults and self.seq % 10 == 0:
@@ -336,7 +337,7 @@ class Publisher:
             return
         payload = {
             "seq": self.seq,
-            "ts": round(time.time(), 6),
+            "ts": round(stamped, 6),
             "frame_id": frame.frame_id,
             "model": embedder.model_name,
             "backend": embedder.backend,
