@@ -9,6 +9,7 @@ fixtures.plan      the runbook path (plan) and the project files the later tasks
 fixtures.gpu_use   GPU-use evidence: the agent's own processes among the GPU's users
 fixtures.remediate --allow-changes/--keep-changes and `remedy`: runbook steps applied, backed up, restored
 fixtures.lease     the device lease: shared for read-only runs, exclusive for remediation (jetson_hil.lease)
+fixtures.watchdog  a device that stops answering ends the run; broker gaps become evidence
 """
 
 pytest_plugins: list[str] = [
@@ -21,4 +22,5 @@ pytest_plugins: list[str] = [
     "fixtures.gpu_use",
     "fixtures.remediate",
     "fixtures.lease",
+    "fixtures.watchdog",
 ]

@@ -385,6 +385,10 @@ class Lease:
         with contextlib.suppress(LeaseError):
             _write(self.runner, self.directory, "", self.holder, "")
 
+    def abandon(self) -> None:
+        """Stops renewing without touching the device (it stopped answering): the lease expires after its ttl."""
+        self._stop.set()
+
     def __enter__(self) -> Lease:
         return self
 

@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 import paho.mqtt.client as mqtt
@@ -88,6 +89,13 @@ class _Topic:
         self.last_seq = 0
 
 
+def _gap(down: ConnectionEvent, up_mono: float, mono_to_wall: float) -> dict[str, Any]:
+    def iso(mono: float) -> str:
+        return datetime.fromtimestamp(mono + mono_to_wall, timezone.utc).strftime("%H:%M:%S.%f")[:-3] + " UTC"
+
+    return {"from": iso(down.mono), "to": iso(up_mono), "seconds": up_mono - down.mono, "reason": down.reason}
+
+
 def _reason_text(reason_code: Any) -> str:
     try:
         return str(reason_code.getName()) if hasattr(reason_code, "getName") else str(reason_code)
@@ -139,6 +147,7 @@ class MqttRecorder:
         self._started_mono: float | None = None
         self._started: float | None = None
         self._stopped = threading.Event()
+        self._stop_mono: float | None = None
         self._client: mqtt.Client | None = None
 
     # ---------------------------------------------------------------------------------- lifecycle
@@ -222,6 +231,8 @@ class MqttRecorder:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Disconnects and ends the network thread (bounded by `timeout`); recorded messages stay queryable."""
+        if self._stop_mono is None:
+            self._stop_mono = time.monotonic()
         self._stopped.set()
         client = self._client
         if client is None:
@@ -450,6 +461,27 @@ class MqttRecorder:
                 down = None
         if down is not None:
             out.append((down, None))
+        return out
+
+    def gap_report(self) -> list[dict[str, Any]]:
+        """Every interval the recorder had no connection between its first connect and `stop` (our own
+        disconnect is not a gap): ``from``/``to`` (UTC ISO, ``to`` None while still down at stop), ``seconds``
+        and the broker's or paho's reason. The evidence that a short window was a broker restart."""
+        stop = self._stop_mono
+        mono_to_wall = time.time() - time.monotonic()
+        out: list[dict[str, Any]] = []
+        down: ConnectionEvent | None = None
+        for event in self.events():
+            if stop is not None and event.mono >= stop:
+                break
+            if event.kind == "disconnect" and down is None:
+                down = event
+            elif event.kind == "connect" and down is not None:
+                out.append(_gap(down, event.mono, mono_to_wall))
+                down = None
+        if down is not None:
+            end = stop if stop is not None else time.monotonic()
+            out.append({**_gap(down, end, mono_to_wall), "to": None})
         return out
 
     def stats(self) -> dict[str, Any]:
