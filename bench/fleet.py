@@ -9,7 +9,9 @@ Target: N=4 within 1.5x of N=1 on a 2-core machine, or the reason it is not.
 The devices must be up and healthy (tiny encoder): a device that is down is started (and stopped at the
 end), one with faults set is refused rather than changed. All of them stay up during every run, so each
 fleet size runs with the same background load from the simulators (on real hardware the devices' own work
-is not on the runner's CPUs); the load average before and after each run is printed.
+is not on the runner's CPUs); the load average before and after each run is printed, and the CPU time
+the run's own processes used (the pytest controller and its workers, user + system; the devices' side, such
+as the probes in their containers, is not in it).
 
 Run as root: ``.venv/bin/python bench/fleet.py [--sizes 1,2,4] [--first 1] [--window 5] [--repeat 1]``.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -51,12 +54,16 @@ def run_fleet(names: list[str], workers: int, window: float, out: Path) -> dict:
     args = ["-c", "pyproject.toml", "--rootdir", ".", *(["-n", str(workers)] if workers else []),
             *(f"--device=sim:{n}" for n in names), f"--window={window:g}", f"--report-dir={out / 'rep'}"]  # fmt: skip
     load_before = os.getloadavg()[0]
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     run = suite_run.run(args, REPO, out / "junit.xml", timeout_s=900)
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     counts = {k: len(run.of(k)) for k in ("passed", "failed", "error", "skipped")}
     return {
         "devices": len(names),
         "workers": workers,
         "seconds": round(run.seconds, 1),
+        "runner_cpu_s": round(cpu, 1),
         "rc": run.rc,
         "problem": run.problem,
         **counts,
@@ -91,7 +98,7 @@ def main() -> int:
                     row = runs[-1]
                     print(f"{n} device(s), {'-n ' + str(workers) if workers else 'sequential'}: {row['seconds']} s, "
                           f"{row['passed']} passed, {row['failed'] + row['error']} failed, {row['skipped']} skipped, "
-                          f"load {row['load_before']} -> {row['load_after']}"
+                          f"runner CPU {row['runner_cpu_s']} s, load {row['load_before']} -> {row['load_after']}"
                           + (f" ({row['problem']})" if row["problem"] else ""), flush=True)  # fmt: skip
                 best = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
                 rows.append({**best, "all_seconds": [x["seconds"] for x in runs]})
