@@ -2,9 +2,9 @@
 
 Runs `selftests/meta/test_fault_matrix.py` (the acceptance suite under every fault, on the shared meta
 simulators) with `JETSON_HIL_META_RECORD` set, then prints the matrix's wall time in total and per fault
-(set + run + clear), the mean run time and the mean time to verdict of the failing checks (seconds from the
-suite's first test to the failing check's end, from the JUnit per-test times). Record the output in
-docs/performance.md ("Fault matrix").
+(switching the device to the fault + the suite run), the mean run time and the mean time to verdict of the
+failing checks (seconds from the suite's first test to the failing check's end, from the JUnit per-test
+times). Record the output in docs/performance.md ("Fault matrix").
 
 `--from PATH` only summarises an existing record (no run).
 """
@@ -34,16 +34,15 @@ def summarise(entries: list[dict], total_s: float | None) -> str:
     if total_s is not None:
         lines.append(f"meta module wall time: {total_s:.1f} s ({total_s / 60:.1f} min), window {WINDOW_S:g} s")
     if faults:
-        per = [e["set_s"] + e["run_s"] + e["clear_s"] for e in faults]
+        per = [e["set_s"] + e["run_s"] + e.get("clear_s", 0.0) for e in faults]
         lines.append(
-            f"faults: {len(faults)}, set+run+clear total {sum(per):.1f} s, mean {statistics.mean(per):.1f} s per fault"
+            f"faults: {len(faults)}, switch+run total {sum(per):.1f} s, mean {statistics.mean(per):.1f} s per fault"
         )
-        lines.append(f"{'fault':30} {'scenario':8} {'set':>6} {'run':>6} {'clear':>6} {'total':>6} {'verdict':>8}")
+        lines.append(f"{'fault':30} {'scenario':8} {'switch':>6} {'run':>6} {'total':>6} {'verdict':>8}")
         for e, p in zip(faults, per, strict=True):
             v = max(e["verdicts"].values()) if e["verdicts"] else 0.0
             lines.append(
-                f"{e['fault']:30} {e['scenario']:8} {e['set_s']:6.1f} {e['run_s']:6.1f} "
-                f"{e['clear_s']:6.1f} {p:6.1f} {v:8.1f}"
+                f"{e['fault']:30} {e['scenario']:8} {e['set_s']:6.1f} {e['run_s']:6.1f} {p:6.1f} {v:8.1f}"
             )
         verdicts = [v for e in faults for v in e["verdicts"].values()]
         runs = [e["run_s"] for e in faults]

@@ -361,7 +361,14 @@ def set_fault(name: str, fault: str, on: bool, log=print) -> SimConfig:
         raise SimError(f"unknown fault {fault!r}; known: {', '.join(sorted(FAULTS))}")
     if on and (why := dgpu_host.fault_conflict(cfg.kind, fault, FAULTS[fault].kind)):
         raise SimError(why)
-    faults = [f for f in cfg.faults if f != fault] + ([fault] if on else [])
+    return set_faults(name, [f for f in cfg.faults if f != fault] + ([fault] if on else []), log=log)
+
+
+def set_faults(name: str, faults: list[str], log=print) -> SimConfig:
+    """Make the device show exactly these faults (clearing the others) in one rebuild/recreate."""
+    cfg = SimConfig.load(name)
+    if cfg is None:
+        raise SimError(f"no simulated device {name!r}: run `jetson-hil sim up --name {name}` first")
     running = _device_running(cfg)
     apply_faults(cfg, faults, log=log, recreate=running)
     cfg.faults = faults

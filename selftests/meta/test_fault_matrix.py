@@ -7,7 +7,8 @@ reason, no errors, and a verdict within the window plus set-up. One simulator pe
 whole module (`JETSON_HIL_META_SIM`, default `meta`: PyTorch; `JETSON_HIL_META_SIM_B`, default `metab`:
 TensorRT; `JETSON_HIL_META_SIM_D`, default `metad`: the discrete-GPU host, `sim up --kind dgpu`), started
 when first needed and stopped after unless it was up before; faults are toggled with
-`simulator.set_fault`, which returns once the agents publish again.
+`simulator.set_faults` (one rebuild/recreate both clears the previous row's fault and sets the next), which
+returns once the agents publish again (at once for faults that stop them by design).
 
 `JETSON_HIL_META_RECORD=PATH` appends one JSON line per suite run (fault, wall times, per-check time to
 verdict) for `bench/fault_matrix.py`.
@@ -68,23 +69,24 @@ class ScenarioSim:
         self.was_up = simulator.status(self.name).get("state") == "up"
         old = simulator.SimConfig.load(self.name)
         if self.was_up and old and old.faults:  # left over from an interrupted run: start from healthy
-            for fault in list(old.faults):
-                simulator.set_fault(self.name, fault, False, log=_quiet)
+            simulator.set_faults(self.name, [], log=_quiet)
         spec = SCENARIOS[scenario]
         started = time.monotonic()
         self.cfg = simulator.up(simulator.SimConfig(name=self.name, **spec), log=_quiet)
         self.up_s = time.monotonic() - started
         self.profile = self.cfg.root / "device.toml"
 
-    def set(self, fault: str, on: bool) -> float:
+    def only(self, fault: str | None) -> float:
+        """Switch the device to exactly this fault (or none) in one step: the previous row's fault is cleared
+        by the same rebuild/recreate that sets this one."""
         started = time.monotonic()
-        self.simulator.set_fault(self.name, fault, on, log=_quiet)
+        self.simulator.set_faults(self.name, [fault] if fault else [], log=_quiet)
         return time.monotonic() - started
 
     def close(self) -> None:
         cfg = self.simulator.SimConfig.load(self.name)
-        for fault in list(cfg.faults if cfg else []):
-            self.simulator.set_fault(self.name, fault, False, log=_quiet)
+        if cfg and cfg.faults:
+            self.only(None)
         if not self.was_up:
             self.simulator.down(self.name, log=_quiet)
 
@@ -219,6 +221,7 @@ def test_every_check_is_failed_by_some_fault():
 def test_healthy_runs_have_no_failures(request, tmp_path, scenario):
     """Healthy rule: consecutive runs against the healthy simulator, zero failures and zero errors."""
     sim = _sim(request, scenario)
+    sim.only(None)
     runs = []
     for i in range(HEALTHY_RUNS):
         run = run_suite(sim, tmp_path)
@@ -259,11 +262,8 @@ def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
     assert fault in FAULTS, f"the matrix has a row for {fault!r}, which the simulator does not know"
     row = MATRIX[fault]
     sim = _sim(request, row.scenario)
-    set_s = sim.set(fault, True)
-    try:
-        run = run_suite(sim, tmp_path, row.window, row.profile)
-    finally:
-        clear_s = sim.set(fault, False)
+    set_s = sim.only(fault)  # the fault of the previous row is cleared by the same step
+    run = run_suite(sim, tmp_path, row.window, row.profile)
     failed = run.of("failed")
     times = run.verdict_times()
     verdicts = {t: round(times[t], 2) for t in failed}
@@ -273,12 +273,11 @@ def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
             "scenario": row.scenario,
             "set_s": round(set_s, 2),
             "run_s": round(run.seconds, 2),
-            "clear_s": round(clear_s, 2),
             "verdicts": verdicts,
             "failed": sorted(failed),
         }
     )
-    print(f"{fault}: set {set_s:.1f} s, run {run.seconds:.1f} s, clear {clear_s:.1f} s")
+    print(f"{fault}: switched to in {set_s:.1f} s, run {run.seconds:.1f} s")
     for test_id, t in verdicts.items():
         flag = "" if t <= row.window + VERDICT_ALLOWANCE_S else f"  (> window + {VERDICT_ALLOWANCE_S:g} s)"
         print(f"  verdict after {t:5.1f} s: {test_id}{flag}")
