@@ -67,9 +67,24 @@ def run_fleet(names: list[str], workers: int, window: float, out: Path) -> dict:
         "rc": run.rc,
         "problem": run.problem,
         **counts,
+        "failing": sorted(t.rsplit("::", 1)[-1] for t in (*run.of("failed"), *run.of("error")))[:6],
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
     }
+
+
+def describe(row: dict) -> str:
+    how = f"-n {row['workers']}" if row["workers"] else "sequential"
+    text = (
+        f"{row['devices']} device(s), {how}: {row['seconds']} s, {row['passed']} passed, "
+        f"{row['failed'] + row['error']} failed, {row['skipped']} skipped, runner CPU {row['runner_cpu_s']} s, "
+        f"load {row['load_before']} -> {row['load_after']}"
+    )
+    if row["problem"]:
+        text += f" ({row['problem']})"
+    if row["failing"]:
+        text += f"; failed: {', '.join(row['failing'])}"
+    return text
 
 
 def main() -> int:
@@ -84,24 +99,22 @@ def main() -> int:
     names = fleet.names(max(sizes), args.first)
     started = ensure_healthy(names)
     rows = []
+    plan = [(n, n) for n in sizes] + [(max(sizes), 0)]
+    if max(sizes) > 2:
+        plan.append((max(sizes), 2))  # as many workers as this machine's cores
+    runs: dict[tuple[int, int], list[dict]] = {p: [] for p in plan}
     try:
         with tempfile.TemporaryDirectory(prefix="jetson-hil-bench-fleet-") as tmp:
-            plan = [(n, n) for n in sizes] + [(max(sizes), 0)]
-            if max(sizes) > 2:
-                plan.append((max(sizes), 2))  # as many workers as this machine's cores
-            for i, (n, workers) in enumerate(plan):
-                runs = []
-                for r in range(args.repeat):
+            for r in range(args.repeat):  # sizes interleaved, so a drifting background load hits each alike
+                for i, (n, workers) in enumerate(plan):
                     out = Path(tmp) / f"{i}-{r}"
                     out.mkdir()
-                    runs.append(run_fleet(names[:n], workers, args.window, out))
-                    row = runs[-1]
-                    print(f"{n} device(s), {'-n ' + str(workers) if workers else 'sequential'}: {row['seconds']} s, "
-                          f"{row['passed']} passed, {row['failed'] + row['error']} failed, {row['skipped']} skipped, "
-                          f"runner CPU {row['runner_cpu_s']} s, load {row['load_before']} -> {row['load_after']}"
-                          + (f" ({row['problem']})" if row["problem"] else ""), flush=True)  # fmt: skip
-                best = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
-                rows.append({**best, "all_seconds": [x["seconds"] for x in runs]})
+                    row = run_fleet(names[:n], workers, args.window, out)
+                    runs[(n, workers)].append(row)
+                    print(describe(row), flush=True)
+        for key in plan:
+            ordered = sorted(runs[key], key=lambda x: x["seconds"])
+            rows.append({**ordered[len(ordered) // 2], "all_seconds": [x["seconds"] for x in runs[key]]})
     finally:
         for name in started:
             simulator.down(name, log=lambda m: None)
