@@ -20,7 +20,7 @@ from . import dgpu_host, engine
 from .jetson_release import L4T_BASE_IMAGES, PYTORCH_IMAGE_R36_EARLY, PYTORCH_IMAGES
 from .paths import PACKAGE_DIR, state_root
 
-DEVICE_HOST_IMAGE = "jetson-hil/device-host:2"
+DEVICE_HOST_IMAGE = "jetson-hil/device-host:3"
 BUSYBOX_APPLETS = ("sh", "sed", "tr", "echo", "printf", "cat", "mkdir", "ls", "cp", "rm", "mv", "grep", "env")
 ARCHES = {32: "sm_53 sm_62 sm_72", 34: "sm_72 sm_87", 35: "sm_72 sm_87", 36: "sm_87", 38: "sm_87 sm_110"}
 # torch.__version__ of NVIDIA's Jetson wheels in those images (facts section 6: `.nvYY.MM` local versions).
@@ -147,9 +147,11 @@ def build_device_host(force: bool = False) -> None:
     from .rootfs import USER, USER_ID
 
     (ctx / "rootfs" / "etc").mkdir(parents=True, exist_ok=True)
-    passwd = f"root:x:0:0:root:/root:/bin/sh\n{USER}:x:{USER_ID}:{USER_ID}::/tmp:/bin/sh\n"
+    # nobody too: mosquitto's image is built FROM this one and drops its privileges to nobody
+    passwd = (f"root:x:0:0:root:/root:/bin/sh\n{USER}:x:{USER_ID}:{USER_ID}::/tmp:/bin/sh\n"
+              "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
     (ctx / "rootfs" / "etc" / "passwd").write_text(passwd)
-    (ctx / "rootfs" / "etc" / "group").write_text(f"root:x:0:\n{USER}:x:{USER_ID}:\n")
+    (ctx / "rootfs" / "etc" / "group").write_text(f"root:x:0:\n{USER}:x:{USER_ID}:\nnogroup:x:65534:\n")
     (ctx / "Dockerfile").write_text(
         "# The simulated Jetson's root: everything it holds is bind-mounted from the simulator's state.\n"
         "FROM scratch\nCOPY rootfs/ /\n"

@@ -50,7 +50,7 @@ def _suggest(release: l4t.L4TRelease) -> str:
 
 def _l4t_host_only(profile) -> None:
     if profile.device.kind == "dgpu":
-        pytest.skip('an L4T image-alignment check, and this is a discrete-GPU host (kind = "dgpu"): there Task 1\'s '
+        pytest.skip('a Jetson image-alignment check, and this is a discrete-GPU host (kind = "dgpu"): there Task 1\'s '
                     "test_dgpu_driver_supports_the_container_cuda judges the image's CUDA against the driver")
 
 
@@ -141,10 +141,11 @@ def _major_minor(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 
-def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device):
+def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device, profile):
     """On Jetson the container's CUDA runtime talks to the host's driver: torch must be built for the host's
     CUDA major, and not for a newer CUDA than the host's (a cu128 wheel on JetPack 6's CUDA 12.6 driver
     fails with cudaGetDeviceCount error 35)."""
+    _l4t_host_only(profile)  # a dGPU host's toolkit does not bind the container: its driver does (Task 1)
     if torch_probe.cuda_version is None:
         pytest.skip("torch is not a CUDA build (test_torch_is_a_cuda_build reports it)")
     host_cuda = device.cuda_version
