@@ -5,7 +5,8 @@ fixes. Each test runs `pytest -m jetson --allow-changes` in a subprocess and jud
 outside the suite (the simulator's files on disk, the engine's containers), never through the code under
 test:
 
-- a full Task 3 remediation passes and puts the fault state back;
+- a full Task 3 remediation passes and puts the fault state back; a full Task 5 remediation (TensorRT engine,
+  centroids re-collected) passes and puts the env file and the former centroid file back byte for byte;
 - ``--keep-changes`` leaves the fix in place;
 - Ctrl-C (SIGINT to the run's process group) while the services are being recreated, and SIGTERM (to the
   run's process) while the guard collects new centroids (Task 5), both leave the device as it was: env file
@@ -159,6 +160,15 @@ def test_task3_remediation_passes_and_puts_the_fault_state_back(remed_sim, basel
     assert RESTORED in result.output, result.describe()
     assert device_state(remed_sim).differences(baseline) == []
     assert not journal_path(REMED).exists()
+
+
+def test_task5_remediation_switches_to_the_engine_and_puts_the_centroids_back(remed_sim, baseline, tmp_path):
+    result = run(tmp_path, TASK5)
+    assert result.of("passed") and not result.of("failed") and not result.of("error"), result.describe()
+    assert "EMBEDDING_GUARD_MODE 'collect_non' -> 'run'" in result.output and RESTORED in result.output, (
+        result.describe()
+    )
+    assert device_state(remed_sim).differences(baseline) == []
 
 
 def test_without_allow_changes_remediation_skips_and_changes_nothing(remed_sim, baseline, tmp_path):
