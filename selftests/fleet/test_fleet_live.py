@@ -5,7 +5,9 @@ checks must stay on one xdist worker, and each device gets its own summary.json.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -101,3 +103,23 @@ def test_each_device_has_its_own_summary_and_section(fleet_run):
     page = (rep / "report.html").read_text()
     assert 'id="jetson-hil-fleet"' in page
     assert f'id="jetson-hil-device-{healthy}"' in page and f'id="jetson-hil-device-{FAULTY}"' in page
+
+
+def test_fleet_page_in_headless_chromium(fleet_run, tmp_path):
+    """The fleet page renders offline with its table and both device sections; JETSON_HIL_UPDATE_SCREENSHOTS=1
+    keeps the screenshot as docs/report-fleet.png."""
+    from test_report_run import CHROMIUM, _browse
+
+    if CHROMIUM is None:
+        pytest.skip("headless Chromium not installed (Debian: apt-get install chromium)")
+    healthy, _, rep = fleet_run
+    shot = tmp_path / "shot.png"
+    dom, console = _browse(rep / "report.html", shot, tmp_path / "chromium")
+    expect = ['id="jetson-hil-fleet"', f'id="jetson-hil-device-{FAULTY}"', f"{FAILING}[{FAULTY}]"]
+    expect.append(f"test_runbook_path_decided[{healthy}]")
+    missing = [e for e in expect if e not in dom]
+    assert not missing, f"not in the rendered page: {missing}"
+    assert not [ln for ln in console if "Uncaught" in ln or ":ERROR:CONSOLE" in ln], console
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("JETSON_HIL_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, ROOT / "docs" / "report-fleet.png")
