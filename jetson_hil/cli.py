@@ -93,7 +93,7 @@ def _run_fleet(args) -> int:
     devices = fleet.names(args.devices, args.first)
     if args.verb == "up":
         base = simulator.SimConfig(module=args.module, l4t=args.l4t, encoder=args.encoder, backend=args.backend,
-                                   rate=args.rate, faults=list(dict.fromkeys(args.fault)))
+                                   rate=args.rate, faults=list(dict.fromkeys(args.fault)), kind=args.kind)
         print(fleet.up(base, devices, args.fleet_demo, log=_progress))
     elif args.verb == "down":
         fleet.down(devices, purge=args.purge, log=_progress)
