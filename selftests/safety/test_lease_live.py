@@ -204,3 +204,23 @@ def test_a_suite_run_finds_the_device_held_and_fails_with_one_line(sim_runner, s
     assert "run remediation-elsewhere" in lines[0] and "waited 2 s for a shared lease" in lines[0]
     assert "Traceback" not in run.output
     assert not [o for o in run.outcomes if o.outcome == "passed"]
+
+
+def test_ctrl_c_releases_the_runs_lease(sim_runner, safety_sim, tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "pytest", "-m", "jetson", "-p", "no:randomly", "-q", f"--device=sim:{safety_sim.name}",
+           "--window", "30", "--report-dir", str(tmp_path / "r"), "tests/mqtt"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(h.pid == proc.pid for h in L.holders(sim_runner)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run took no lease"
+            time.sleep(0.5)
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "KeyboardInterrupt" in output, output[-2000:]
+    assert not [h for h in L.holders(sim_runner) if h.pid == proc.pid], "the interrupted run left its lease"
