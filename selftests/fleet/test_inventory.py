@@ -176,3 +176,20 @@ def test_ansible_errors_name_the_file(tmp_path, name, text, message):
 def test_a_missing_inventory_says_so(tmp_path):
     with pytest.raises(InventoryError, match=r"cannot read the inventory"):
         load_inventory(tmp_path / "nope.toml")
+
+
+def test_the_simulated_fleet_inventory_reads_back(tmp_path, monkeypatch):
+    from jetson_hil.sim import fleet as sim_fleet
+    from jetson_hil.sim.simulator import SimError
+
+    monkeypatch.setenv("JETSON_HIL_HOME", str(tmp_path))
+    assert sim_fleet.names(3, first=2) == ["sim2", "sim3", "sim4"]
+    with pytest.raises(SimError, match="at least 1"):
+        sim_fleet.names(0)
+    path = sim_fleet.write_inventory(sim_fleet.names(2))
+    assert path == tmp_path / "sim" / "fleet.toml"
+    devices = load_inventory(path)
+    assert [(d.name, d.choice) for d in devices] == [
+        ("sim1", str(tmp_path / "sim" / "sim1" / "device.toml")),
+        ("sim2", str(tmp_path / "sim" / "sim2" / "device.toml")),
+    ]
