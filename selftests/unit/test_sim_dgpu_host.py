@@ -1,0 +1,108 @@
+"""The simulated dGPU host's nvidia-smi emulator and driver state, read back with the suite's own parsers.
+
+The emulator runs as a program on a temporary GPU state dir (``JETSON_SIM_GPU_DIR``): what it prints must be
+what `jetson_hil.dgpu` and tools/jetson/gpu_sampler.py parse on a real H200, and each driver fault must print
+the real driver's text with its exit status.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jetson_hil import dgpu
+from jetson_hil.sim import dgpu_host
+from jetson_hil.sim.faults import FAULTS
+
+EMULATOR = Path(dgpu_host.__file__).parent / "device" / "nvidia-smi"
+SAMPLER = Path(__file__).resolve().parents[2] / "tools" / "jetson" / "gpu_sampler.py"
+
+
+def _smi(gpu_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JETSON_SIM_GPU_DIR": str(gpu_dir)}
+    return subprocess.run([sys.executable, str(EMULATOR), *args], env=env, capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+
+
+@pytest.fixture
+def gpu_dir(tmp_path: Path) -> Path:
+    (tmp_path / "clients").mkdir()
+    (tmp_path / "device.json").write_text(json.dumps(dgpu_host.device_state([])))
+    return tmp_path
+
+
+def _fault(gpu_dir: Path, *faults: str) -> None:
+    (gpu_dir / "device.json").write_text(json.dumps(dgpu_host.device_state(list(faults))))
+
+
+def test_banner_and_query_read_as_the_h200(gpu_dir: Path) -> None:
+    banner = _smi(gpu_dir)
+    assert banner.returncode == 0, banner.stdout + banner.stderr
+    header = dgpu.parse_smi_header(banner.stdout)
+    assert (header.driver_version, header.cuda_version) == ("580.159.04", "13.0")
+    assert all(len(line) == 91 for line in banner.stdout.splitlines()[1:] if line.startswith(("|", "+")))
+    assert "No running processes found" in banner.stdout
+    query = _smi(gpu_dir, *dgpu.QUERY_COMMAND.split()[1:])
+    (gpu,) = dgpu.parse_query_csv(query.stdout)
+    assert (gpu.name, gpu.driver_version, gpu.memory_total_mib, gpu.compute_capability) == (
+        "NVIDIA H200", "580.159.04", 143771, (9, 0))
+    assert dgpu.parse_detection("tegra_release no\n" + _smi(gpu_dir, "--query-gpu=name", "--format=csv,noheader")
+                                .stdout + "nvidia-smi exit 0\n").is_dgpu  # fmt: skip
+
+
+def test_utilisation_is_the_clients_busy_time(gpu_dir: Path) -> None:
+    sampler_spec = importlib.util.spec_from_file_location("gpu_sampler", SAMPLER)
+    sampler = importlib.util.module_from_spec(sampler_spec)
+    sampler_spec.loader.exec_module(sampler)
+    out = _smi(gpu_dir, f"--query-gpu={sampler.QUERY}", "--format=csv,noheader,nounits")
+    util, sm, temp, power = sampler.parse_smi_query(out.stdout.strip())
+    assert util == 0 and sm == 1980 and temp == 32 and power > 0  # idle: no client, no busy time
+    assert dgpu.parse_processes(_smi(gpu_dir, "--query-compute-apps=pid,process_name,used_memory",
+                                     "--format=csv,noheader,nounits").stdout) == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fault", "rc", "text"),
+    [
+        ("dgpu_driver_not_loaded", 9, "couldn't communicate with the NVIDIA driver"),
+        ("dgpu_driver_library_mismatch", 18, "Failed to initialize NVML: Driver/library version mismatch"),
+    ],
+)
+def test_driver_faults_print_the_real_texts(gpu_dir: Path, fault: str, rc: int, text: str) -> None:
+    _fault(gpu_dir, fault)
+    for args in ((), tuple(dgpu.QUERY_COMMAND.split()[1:]), ("pmon", "-s", "u", "-c", "1")):
+        out = _smi(gpu_dir, *args)
+        assert out.returncode == rc and text in out.stdout
+        assert dgpu.smi_fix(out.stdout) is not None
+
+
+def test_old_driver_and_mig(gpu_dir: Path) -> None:
+    _fault(gpu_dir, "dgpu_driver_too_old")
+    header = dgpu.parse_smi_header(_smi(gpu_dir).stdout)
+    assert (header.driver_version, header.cuda_version) == ("535.247.01", "12.2")
+    assert not dgpu.driver_supports(header.cuda_version, dgpu_host.IMAGE_FACTS["TORCH_CUDA"])
+    _fault(gpu_dir, "dgpu_mig_no_utilisation")
+    out = _smi(gpu_dir, "--query-gpu=utilization.gpu,mig.mode.current", "--format=csv,noheader")
+    assert out.stdout.strip() == "[N/A], Enabled"
+
+
+def test_bad_arguments_are_one_line(gpu_dir: Path) -> None:
+    out = _smi(gpu_dir, "--query-gpu=nonsense", "--format=csv")
+    assert out.returncode == 2 and out.stdout.strip() == 'Field "nonsense" is not a valid field to query.'
+    out = _smi(gpu_dir, "--bogus")
+    assert out.returncode == 2 and "Invalid combination of input arguments" in out.stdout
+
+
+def test_faults_belong_to_their_host_kind() -> None:
+    assert set(dgpu_host.FAULTS) <= set(FAULTS)
+    assert dgpu_host.fault_conflict("jetson", "dgpu_driver_too_old", "gpu")
+    assert dgpu_host.fault_conflict("dgpu", "tegrastats_missing", "device")
+    assert dgpu_host.fault_conflict("dgpu", "nan_embeddings", "agent") is None
+    assert dgpu_host.fault_conflict("jetson", "tegrastats_missing", "device") is None
+    assert dgpu_host.JETSON_HOST_FAULTS.issubset(FAULTS)
