@@ -106,3 +106,57 @@ def test_faults_belong_to_their_host_kind() -> None:
     assert dgpu_host.fault_conflict("dgpu", "nan_embeddings", "agent") is None
     assert dgpu_host.fault_conflict("jetson", "tegrastats_missing", "device") is None
     assert dgpu_host.JETSON_HOST_FAULTS.issubset(FAULTS)
+
+
+# ------------------------------------------------------------------------------- the simulated CUDA there
+GPU_SHIM = Path(dgpu_host.__file__).parent / "gpu"
+CUDA_STATE = (
+    "import json, warnings, torch\n"
+    "warnings.simplefilter('always')\n"
+    "with warnings.catch_warnings(record=True) as seen:\n"
+    "    ok = torch.cuda.is_available()\n"
+    "out = {'ok': ok, 'warnings': [str(w.message) for w in seen]}\n"
+    "if ok:\n"
+    "    p = torch.cuda.get_device_properties(0)\n"
+    "    out.update(name=p.name, cap=[p.major, p.minor], integrated=p.is_integrated, cuda=torch.version.cuda)\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def _cuda_state(tmp_path: Path, faults: list[str]) -> dict:
+    """torch in the dGPU image on the simulated H200: the image's facts, the runtime's nodes (plain files, as
+    the simulated runtime injects them) and the driver's state; no /etc/nv_tegra_release."""
+    (tmp_path / "dev").mkdir(exist_ok=True)
+    for node in ("nvidiactl", "nvidia0"):
+        (tmp_path / "dev" / node).touch()
+    (tmp_path / "gpu").mkdir(exist_ok=True)
+    (tmp_path / "gpu" / "device.json").write_text(json.dumps(dgpu_host.device_state(faults)))
+    (tmp_path / "image.env").write_text("".join(f"{k}={v}\n" for k, v in dgpu_host.IMAGE_FACTS.items()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JETSON_SIM_")}
+    env.update(PYTHONPATH=str(GPU_SHIM), JETSON_SIM_IMAGE_ENV=str(tmp_path / "image.env"),
+               JETSON_SIM_GPU_DIR=str(tmp_path / "gpu"), JETSON_SIM_DEV_DIR=str(tmp_path / "dev"),
+               JETSON_SIM_RELEASE_FILE=str(tmp_path / "no-release"),
+               JETSON_SIM_NVIDIA_PATHS=str(tmp_path / "dev" / "nvidiactl"))  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", CUDA_STATE], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_simulated_cuda_is_the_h200(tmp_path: Path) -> None:
+    state = _cuda_state(tmp_path, [])
+    assert state["ok"], state
+    assert (state["name"], state["cap"], state["integrated"], state["cuda"]) == ("NVIDIA H200", [9, 0], 0, "12.6")
+
+
+@pytest.mark.parametrize(
+    ("fault", "text"),
+    [
+        ("dgpu_driver_not_loaded", "Found no NVIDIA driver on your system"),
+        ("dgpu_driver_library_mismatch", "Error 803: system has unsupported display driver / cuda driver combination"),
+        ("dgpu_driver_too_old", "cudaGetDeviceCount returned 35"),
+    ],
+)
+def test_simulated_cuda_fails_with_the_driver(tmp_path: Path, fault: str, text: str) -> None:
+    state = _cuda_state(tmp_path, [fault])
+    assert not state["ok"] and any(text in w for w in state["warnings"]), state
