@@ -66,6 +66,7 @@ POLL_S = 1.0
 FLOCK_WAIT_S = 10
 COMMAND_TIMEOUT_S = 20.0
 LEASE_SUFFIX = ".lease"
+MAX_ROUNDS = 10_000  # reads per acquire: waiting polls once per POLL_S, so only a broken device gets near it
 
 # runner(command, timeout_s) -> (exit status, stdout, stderr); raises on a transport that does not answer
 Runner = Callable[[str, float], tuple[int, str, str]]
@@ -400,7 +401,8 @@ def _write(
     runner: Runner, directory: str, gen: str, holder: Holder, ttl: str, stale: tuple[str, ...] = ()
 ) -> str:
     command = _command(_WRITE, directory, False, gen, holder.file, ttl, holder.record(), *stale)
-    return _call(runner, command, f"writing the device lease in {directory}").strip().splitlines()[-1]
+    lines = _call(runner, command, f"writing the device lease in {directory}").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def acquire(
@@ -430,7 +432,7 @@ def acquire(
     started = time.monotonic()
     deadline = started + max(0.0, wait_s)
     told = False
-    while True:
+    for _ in range(MAX_ROUNDS):
         state = read_state(runner, directory)
         decision = decide(state, run_id, mode, host, _pid_alive)
         stale = tuple(name for name, _ in decision.stale)
@@ -438,10 +440,13 @@ def acquire(
             holder = Holder(
                 file_name(run_id, host, pid), run_id, mode, owner_name(), host, pid, 0.0, state.now, device
             )
-            if _write(runner, directory, str(state.gen), holder, f"{ttl_s:.0f}", stale) == "ok":
+            answer = _write(runner, directory, str(state.gen), holder, f"{ttl_s:.0f}", stale)
+            if answer == "ok":
                 expires = state.now + ttl_s
                 held = Holder(**{**asdict(holder), "expires": expires})
                 return Lease(runner, held, directory, ttl_s).start_renewing()
+            if answer != "changed":
+                raise LeaseError(f"writing the device lease in {directory}: unexpected answer {answer[:100]!r}")
             continue
         if stale:
             _write(runner, directory, str(state.gen), _NOBODY, "", stale)
@@ -459,6 +464,7 @@ def acquire(
                 f"(run {first.run_id}) until {first.until()}"
             )
         time.sleep(min(poll_s, remaining))
+    raise LeaseError(f"the device lease in {directory} kept changing under us: {MAX_ROUNDS} reads, no write took")
 
 
 # removes only stale files: its own file name never exists
