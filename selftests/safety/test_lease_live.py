@@ -95,7 +95,7 @@ def test_second_run_waits_then_fails_naming_the_holder_then_gets_it_after_releas
                       on_wait=waits.append)
         waited = time.monotonic() - started
         line = str(busy.value)
-        assert 2 <= waited < 6, waited
+        assert 2 <= waited < 10, waited
         assert "\n" not in line
         assert line.startswith(f"device bench is leased exclusive by {L.owner_name()} (run run-fixer, pid "
                                f"{holder.proc.pid}) until ")
@@ -127,7 +127,7 @@ def test_shared_leases_mix_and_a_killed_holder_is_stale_at_once(directory: str) 
         second.close()
         started = time.monotonic()
         got = L.acquire(local, "run-c", L.EXCLUSIVE, device="bench", directory=directory, wait_s=0)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < 10
         assert [h.run_id for h in L.holders(local, directory)] == ["run-c"]
         got.release()
     finally:
@@ -152,9 +152,9 @@ def test_a_lease_that_stops_renewing_expires(directory: str) -> None:
 
 
 def test_renewal_keeps_a_short_lease_alive(directory: str) -> None:
-    held = L.acquire(local, "run-long", L.EXCLUSIVE, device="bench", directory=directory, ttl_s=3)
+    held = L.acquire(local, "run-long", L.EXCLUSIVE, device="bench", directory=directory, ttl_s=6)
     try:
-        time.sleep(4.5)
+        time.sleep(8)
         with pytest.raises(L.LeaseBusy, match="run run-long"):
             L.acquire(local, "run-other", L.SHARED, device="bench", directory=directory, wait_s=0)
         assert not held.lost and not held.renew_errors
