@@ -16,7 +16,9 @@ test:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from jetson_hil import suite_run
@@ -201,6 +204,7 @@ def test_a_failed_remediation_puts_the_former_images_back(remed_sim, tmp_path):
 
     edit = remed_sim.root / "project" / "agents" / "remediate_selftest.txt"
     edit.write_text(f"changed at {time.time_ns()}\n")
+    result = None
     try:
         before = device_state(remed_sim)
         ref = f"{REMED}/vl_jepa:latest"
@@ -216,6 +220,10 @@ def test_a_failed_remediation_puts_the_former_images_back(remed_sim, tmp_path):
         assert not engine.client().images.list(name="jetson-hil-backup/*"), "backup tags were left behind"
     finally:
         edit.unlink()
+        built = re.search(r"built vl_jepa: image ([0-9a-f]{12})", result.output if result else "")
+        if built:  # the image the remediation built, left untagged by the restore
+            with contextlib.suppress(docker.errors.APIError):
+                engine.client().images.remove(built.group(1))
 
 
 def test_ctrl_c_while_the_services_are_recreated_restores_the_device(remed_sim, baseline, tmp_path):
