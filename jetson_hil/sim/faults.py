@@ -208,7 +208,8 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "scene recorded in collect_game and collect_non)"),
     Fault("exploding_embeddings", "agent", "the encoder's outputs blow up (unnormalised activations after "
           "an fp16 overflow): norms in the tens of thousands"),
-    Fault("seq_gaps", "agent", "vl_jepa drops frames: every 10th message is skipped, its seq numbers lost"),
+    Fault("seq_gaps", "agent", "frames are dropped between the camera and the encoder: every 10th message "
+          "skips 5 seq numbers (the publish rate stays)"),
     # --- a discrete-GPU host's driver (`sim up --kind dgpu`; jetson_hil.sim.dgpu_host) ---
     Fault("dgpu_driver_not_loaded", "gpu", "the NVIDIA kernel module is not loaded (a kernel update whose DKMS "
           "build failed): nvidia-smi says \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
@@ -295,7 +296,7 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
     if services:
         names = " ".join(sorted(services))
         log(f"recreating {names}")
-        compose(cfg, f"up -d --force-recreate {names}")
+        compose(cfg, f"up -d --no-deps --force-recreate {names}")
 
 
 def _swap_aside(path: Path, aside: Path, active: bool, replacement: Callable[[], str] | None = None) -> bool:
@@ -459,7 +460,7 @@ def _service(cfg, service: str, stopped: bool, running: set[str], log) -> bool:
         compose(cfg, f"stop -t 2 {service}")
         return True
     if not stopped and service not in running:
-        compose(cfg, f"up -d {service}")
+        compose(cfg, f"up -d --no-deps {service}")
         return True
     return False
 
@@ -494,7 +495,7 @@ def _killed_once(cfg, active: bool, log) -> bool:
                 break
         return True
     if not active and restarted:
-        compose(cfg, "up -d --force-recreate vl_jepa")
+        compose(cfg, "up -d --no-deps --force-recreate vl_jepa")
         return True
     return False
 
@@ -531,24 +532,34 @@ def _device_faults(cfg, active: set[str], log) -> None:
     if _swap_aside(engine, engine.with_name(engine.name + ".removed"), "missing_engine" in active):
         compose(cfg, "restart -t 2 vl_jepa")
     centroids = project / "data" / "centroids.json"
-    changed = _swap_aside(centroids, centroids.with_name("centroids.json.current"), "stale_centroids" in active,
-                          _stale_centroids)
-    for name, change in (("few_centroid_samples", _few_samples), ("identical_centroids", _identical)):
-        changed |= _rewrite_in_place(centroids, aside / f"centroids.{name}", name in active, _centroids_edit(change))
-    if changed:
-        compose(cfg, "restart -t 2 embedding_guard")
-
-    rule = etc / rootfs.SUDOERS_RULE
-    _swap_aside(rule, rule.with_name(rule.name + ".removed"), "tegrastats_needs_root" in active)
     release = etc / "nv_tegra_release"
-    _swap_aside(release, aside / "nv_tegra_release.removed", "tegra_release_missing" in active)
-    _rewrite_in_place(release, aside / "nv_tegra_release.upgrade", "l4t_partial_upgrade" in active,
-                      _release_text(cfg, _other_release(cfg)))
-    _rewrite_in_place(release, aside / "nv_tegra_release.unknown", "unknown_l4t_release" in active,
-                      _unknown_release(cfg))
-    _cuda_link(cfg, "cuda_toolkit_mismatch" in active)
+    rule = etc / rootfs.SUDOERS_RULE
     bash = root / "rootfs" / "usr" / "bin" / "bash"
-    _swap_aside(bash, bash.with_name("bash.removed"), "no_bash" in active)
+    # Several faults edit one file: every clear runs before any set, so that a set never saves (as the file to
+    # restore) another fault's edit, and a clear never restores over another fault's edit.
+    files: dict[str, tuple[Path, Callable[[bool], bool]]] = {
+        "stale_centroids": (centroids, lambda on: _swap_aside(
+            centroids, centroids.with_name("centroids.json.current"), on, _stale_centroids)),
+        "few_centroid_samples": (centroids, lambda on: _rewrite_in_place(
+            centroids, aside / "centroids.few_centroid_samples", on, _centroids_edit(_few_samples))),
+        "identical_centroids": (centroids, lambda on: _rewrite_in_place(
+            centroids, aside / "centroids.identical_centroids", on, _centroids_edit(_identical))),
+        "tegrastats_needs_root": (rule, lambda on: _swap_aside(rule, rule.with_name(rule.name + ".removed"), on)),
+        "tegra_release_missing": (release, lambda on: _swap_aside(release, aside / "nv_tegra_release.removed", on)),
+        "l4t_partial_upgrade": (release, lambda on: _rewrite_in_place(
+            release, aside / "nv_tegra_release.upgrade", on, _release_text(cfg, _other_release(cfg)))),
+        "unknown_l4t_release": (release, lambda on: _rewrite_in_place(
+            release, aside / "nv_tegra_release.unknown", on, _unknown_release(cfg))),
+        "cuda_toolkit_mismatch": (root, lambda on: _cuda_link(cfg, on)),
+        "no_bash": (bash, lambda on: _swap_aside(bash, bash.with_name("bash.removed"), on)),
+    }
+    changed: set[Path] = set()
+    for on in (False, True):
+        for name, (path, toggle) in files.items():
+            if (name in active) == on and toggle(on):
+                changed.add(path)
+    if centroids in changed:
+        compose(cfg, "restart -t 2 embedding_guard")
 
     debs = root / "debs"
     group = _group_packages(cfg)
