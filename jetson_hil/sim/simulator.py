@@ -251,6 +251,9 @@ device = "cuda"
 
 [limits]
 min_rate_hz = {cfg.rate * 0.8:g}
+# the simulated game moves to a new location every 20-35 frames (4-7 s at 5 Hz), so a short window can hold
+# two or three honest changes (20/min over 6 s at 5 Hz); flapping changes on nearly every update (~100/min)
+max_location_changes_per_min = {max(30.0, 6 * cfg.rate):g}
 """
     docker_profile = f"""# Written by `jetson-hil sim up --name {cfg.name}`: the simulated device, over docker exec.
 [device]

@@ -42,11 +42,11 @@ SETUP_ALLOWANCE_S = float(os.environ.get("JETSON_HIL_META_ALLOWANCE_S", "15"))
 VERDICT_ALLOWANCE_S = 5.0  # the issue's target per failing check, printed (not asserted)
 HEALTHY_RUNS = 3
 RECORD = os.environ.get("JETSON_HIL_META_RECORD", "")
-# The live matrix takes about 19 minutes on 2 cores and is not yet green (issue 5 is open: the coverage gap,
-# and runs over window + 15 s under load), so CI runs it only when asked.
+# The live matrix runs with every `./scripts/test` (CI included): about half an hour on 2 cores. JETSON_HIL_META=0
+# leaves it out of a quick local run, saying so.
 LIVE = pytest.mark.skipif(
-    not os.environ.get("JETSON_HIL_META"),
-    reason="the live fault matrix runs with JETSON_HIL_META=1 (about 19 min; not yet green, issue 5 open)",
+    os.environ.get("JETSON_HIL_META", "1") == "0",
+    reason="JETSON_HIL_META=0: the live fault matrix (about 30 min) was left out of this run",
 )
 
 
