@@ -330,8 +330,9 @@ def down(name: str, purge: bool = False, log=print) -> None:
                 compose(cfg, "down --remove-orphans --volumes --timeout 3", timeout=120)
             except SimError as exc:
                 log(f"compose down failed ({exc}); removing containers directly")
-        for c in client.containers.list(all=True, filters={"label": f"com.docker.compose.project={name}"}):
-            c.remove(force=True)
+        for row in _project_containers(name):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_container(row["Id"], force=True)
         with contextlib.suppress(docker.errors.NotFound):
             client.containers.get(cfg.container).remove(force=True)
     rootfs.unmount(cfg)
@@ -350,10 +351,15 @@ def status(name: str) -> dict:
     info = {**asdict(cfg), "state": "down", "profile": str(cfg.root / "device.toml")}
     if engine.answers() and _device_running(cfg):
         info["state"] = "up"
-        containers = engine.client().containers.list(
-            all=True, filters={"label": f"com.docker.compose.project={name}"})
-        info["services"] = {c.labels.get("com.docker.compose.service"): c.status for c in containers}
+        info["services"] = {(row.get("Labels") or {}).get("com.docker.compose.service"): row.get("State")
+                            for row in _project_containers(name)}
     return info
+
+
+def _project_containers(name: str) -> list[dict]:
+    """The compose project's containers from one list call: no per-container inspect for a concurrent
+    `compose up` (or a killed run's leftovers being removed) to race into a 404."""
+    return engine.client().api.containers(all=True, filters={"label": f"com.docker.compose.project={name}"})
 
 
 def set_fault(name: str, fault: str, on: bool, log=print) -> SimConfig:
