@@ -280,6 +280,7 @@ class MqttRecorder:
             if self._connected:
                 self._events.append(ConnectionEvent("disconnect", now, mono, _reason_text(reason_code)))
             self._connected = False
+            self._subscribed = False  # a reconnect records again only once the broker acknowledged the topics
             self._cond.notify_all()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -440,9 +441,12 @@ class MqttRecorder:
         return time.monotonic() - self._started_mono
 
     def wait_connected(self, timeout: float) -> bool:
-        """True once connected (waiting up to `timeout`), False if still not connected then."""
+        """True once connected and subscribed again, i.e. recording (waiting up to `timeout`), else False."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._connected or self._stopped.is_set(), timeout) and self._connected
+            recording = self._cond.wait_for(
+                lambda: (self._connected and self._subscribed) or self._stopped.is_set(), timeout
+            )
+            return recording and self._connected and self._subscribed
 
     def events(self) -> list[ConnectionEvent]:
         """Connection events, in order."""
