@@ -315,7 +315,8 @@ def holders(runner: Runner, directory: str = DEFAULT_DIR) -> list[Holder]:
     return list(read_state(runner, directory).holders)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine runs under `pid` (one we may not signal counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -434,7 +435,7 @@ def acquire(
     told = False
     for _ in range(MAX_ROUNDS):
         state = read_state(runner, directory)
-        decision = decide(state, run_id, mode, host, _pid_alive)
+        decision = decide(state, run_id, mode, host, pid_alive)
         stale = tuple(name for name, _ in decision.stale)
         if decision.granted:
             holder = Holder(

@@ -45,6 +45,7 @@ from jetson_hil.backup import (
 from jetson_hil.device import CommandOutput, DeviceFacts
 from jetson_hil.envfile import EnvFile
 from jetson_hil.interrupts import held_interrupts
+from jetson_hil.lease import pid_alive
 
 __all__ = [
     "COMPOSE_LOCK",
@@ -476,16 +477,6 @@ class Remediation:
             self.journal.unlink()
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover(
     device: DeviceAccess, name: str, log: Callable[[str], None] = print, journal: Path | None = None
 ) -> list[str]:
@@ -503,7 +494,7 @@ def recover(
     except ValueError as exc:
         raise RemediationError(f"the remediation journal {path} cannot be used: {exc}; move it aside") from None
     pid = meta.get("pid")
-    if meta.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and _pid_alive(pid):
+    if meta.get("host") == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
         raise RemediationError(
             f"{path} belongs to run {meta.get('run_id')} (pid {meta.get('pid')}), still running: it restores itself"
         )
