@@ -513,3 +513,13 @@ class MqttRecorder:
             "started": self._started,
             "recorded_s": None if started is None else time.monotonic() - started,
         }
+
+
+def json_objects(messages: Iterable[Message]) -> list[tuple[Message, Any]]:
+    """(message, object) for every message whose payload decodes (`Message.decode`); the rest are left out."""
+    out = []
+    for m in messages:
+        obj, _ = m.decode()
+        if obj is not None:
+            out.append((m, obj))
+    return out

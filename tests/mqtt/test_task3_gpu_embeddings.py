@@ -12,6 +12,7 @@ import math
 import pytest
 
 from jetson_hil.evidence import gpu_loads, summarize_embeddings
+from jetson_hil.mqtt_recorder import json_objects
 from jetson_hil.payloads import MISSING, embedding_vector, get_path
 
 pytestmark = [pytest.mark.jetson, pytest.mark.mqtt, pytest.mark.task3, pytest.mark.plan_a]
@@ -34,12 +35,7 @@ def summary(embeddings, profile, mqtt_window):
 @pytest.fixture(scope="module")
 def decoded(embeddings):
     """(message, object) for every message that is a JSON object."""
-    out = []
-    for m in embeddings:
-        obj, _ = m.decode()
-        if obj is not None:
-            out.append((m, obj))
-    return out
+    return json_objects(embeddings)
 
 
 def _need_messages(embeddings, profile):

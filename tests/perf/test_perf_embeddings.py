@@ -14,6 +14,7 @@ import math
 import pytest
 
 from jetson_hil import perf
+from jetson_hil.mqtt_recorder import json_objects
 from jetson_hil.payloads import get_path
 from jetson_hil.tegrastats import TOTAL_RAILS
 
@@ -33,12 +34,8 @@ def embeddings(mqtt_window, profile):
 
 @pytest.fixture(scope="module")
 def decoded(embeddings):
-    out = []
-    for m in embeddings:
-        obj, _ = m.decode()
-        if obj is not None:
-            out.append((m, obj))
-    return out
+    """(message, object) for every message that is a JSON object."""
+    return json_objects(embeddings)
 
 
 @pytest.fixture(scope="module")
