@@ -72,7 +72,8 @@ class GpuClient:
     """One user of the GPU as a source lists it.
 
     ``host`` is the hostname of the container it runs in (simulator: pids are per container); ``busy_ns`` the
-    GPU time it has used since ``started`` (simulator only); ``memory_bytes`` its GPU memory (nvmap, NVML).
+    GPU time it has used since ``started`` (simulator only); ``memory_bytes`` its GPU memory (nvmap, NVML);
+    ``real_gpu``: a simulator on a real GPU read it from NVML (host pid, busy time from coarse NVML samples).
     """
 
     pid: int
@@ -83,6 +84,7 @@ class GpuClient:
     busy_ns: int | None = None
     started: float | None = None
     updated: float | None = None
+    real_gpu: bool = False
 
     @property
     def key(self) -> tuple[str | None, int, float | None]:
@@ -219,6 +221,8 @@ def parse_sim_client(data: str | dict[str, Any]) -> GpuClient:
         busy_ns=data["busy_ns"],
         started=number("started"),
         updated=number("updated"),
+        memory_bytes=int(data["memory_bytes"]) if isinstance(data.get("memory_bytes"), int) else None,
+        real_gpu=data.get("gpu") == "real",
     )
 
 
@@ -259,11 +263,14 @@ def from_sim(
     agent: Agent,
     window_s: float,
     min_busy_s: float = 0.0,
+    claimed_device: str | None = None,
 ) -> GpuUse:
     """Simulator: the agent's GPU clients at the end of the window and their ``busy_ns`` growth over it.
 
     A client absent from ``before`` started inside the window, so all its ``busy_ns`` counts. The agent is on
-    the GPU when it has a client and its GPU time grew by more than ``min_busy_s``.
+    the GPU when it has a client and its GPU time grew by more than ``min_busy_s``. On a real GPU (clients read
+    from NVML) the busy time is NVML's whole-percent samples, which read 0 for a fast GPU's short kernels: there,
+    as in :func:`from_nvml`, presence decides together with the agent's own claim (``claimed_device``).
     """
     start = {c.key: c for c in before}
 
@@ -281,8 +288,14 @@ def from_sim(
             "sim-clients",
         )  # fmt: skip
     busy_s = sum(grown_ns(c) for c in mine) / 1e9
-    ok = busy_s > min_busy_s
     names = ", ".join(c.describe() for c in mine)
+    if all(c.real_gpu for c in mine):
+        problem = _claim_problem(claimed_device)
+        reason = (f"{names} is a compute process on the real GPU (NVML) and used {busy_s:.3g} s of GPU time in its "
+                  f"per-process samples over {window_s:g} s" if problem is None else f"{names}: {problem}")
+        return GpuUse(problem is None, busy_s, window_s, others, reason + _others_line(others), "sim-clients",
+                      tuple(c.describe() for c in mine))  # fmt: skip
+    ok = busy_s > min_busy_s
     if ok:
         reason = f"{names} used {busy_s:.3g} s of GPU time in {window_s:g} s ({100 * busy_s / window_s:.2g} %)"
     else:
