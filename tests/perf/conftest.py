@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import pytest
 from jetson_hil.perf import Baseline
 
 BASELINES = Path(__file__).resolve().parents[2] / "baselines"
-CLOCK_ROUND_TRIPS = 7
+CLOCK_TIMEOUT_S = 60.0  # the rig's quiet wait and seven round trips, with room
 UPDATE_ENV = "JETSON_HIL_UPDATE_BASELINE"
 # the smallest change in a unit that counts as a regression, whatever the relative tolerance says
 SLACK = {"ms": 2.0, "%": 5.0, "C": 3.0, "MHz": 50.0}
@@ -125,18 +124,7 @@ def perf_measure(
 
 
 @pytest.fixture(scope="session")
-def device_clock(host: Any) -> Any:
-    """The device clock's offset from ours, from `CLOCK_ROUND_TRIPS` ``date +%s.%N`` round trips through the
-    host (jetson_hil.perf.clock_offset: the fastest round trip wins)."""
-    from jetson_hil.perf import clock_offset
-
-    trips = []
-    for _ in range(CLOCK_ROUND_TRIPS):
-        sent = time.time()
-        out = host.run("date +%s.%N")
-        received = time.time()
-        try:
-            trips.append((sent, float(out.stdout.strip()), received))
-        except ValueError:
-            continue
-    return clock_offset(trips)
+def device_clock(rig: Any, host: Any) -> Any:
+    """The device clock's offset from ours, from ``date +%s.%N`` round trips through the host (the fastest wins),
+    measured by the rig in the background during the evidence window (fixtures/rig.py, `Rig._clock`)."""
+    return rig.result("clock", CLOCK_TIMEOUT_S)
