@@ -16,7 +16,11 @@ Against the same simulator, already up, in one go:
 Prints both wall times, both check counts and the ratios. Targets: suite time <= 0.6x the script's, with
 >= 5x its checks; the suite within the evidence window + 15 s.
 
-Run as root: ``.venv/bin/python bench/suite_speed.py [--sim sim1]``.
+Run as root: ``.venv/bin/python bench/suite_speed.py [--sim sim1] [--runs 3] [--phases]``.
+
+``--runs N`` repeats both, alternating (suite, script, suite, ...), and prints each pair and the range.
+``--phases`` adds one more suite run, outside the timed ones, with bench/suite_phases.py loaded: where its
+seconds went (start-up, the tests, the report, the interpreter's exit, and the slowest test phases).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -82,27 +87,25 @@ def run_script(commands: list[tuple[str, str]]) -> tuple[float, int, int]:
     return time.perf_counter() - start, len(commands), failed
 
 
+def suite_command(profile: Path, tmp: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "jetson",
+        f"--device={profile}",
+        "-q",
+        f"--junitxml={tmp}/junit.xml",
+        f"--report-dir={tmp}/report",
+    ]
+
+
 def run_suite(profile: Path) -> tuple[float, int, dict[str, int]]:
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "junit.xml"
         start = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-m",
-                "jetson",
-                f"--device={profile}",
-                "-q",
-                f"--junitxml={xml}",
-                f"--report-dir={tmp}/report",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        subprocess.run(suite_command(profile, tmp), cwd=REPO, capture_output=True, text=True, timeout=900)
         seconds = time.perf_counter() - start
         outcomes = junit.read(xml)
         summary = Path(tmp) / "report" / "summary.json"
@@ -116,10 +119,40 @@ def run_suite(profile: Path) -> tuple[float, int, dict[str, int]]:
     return seconds, sum(n for k, n in counts.items() if k in ("passed", "failed", "error")) + extra, counts
 
 
+def phases(profile: Path) -> None:
+    """One more suite run with bench/suite_phases.py: prints where its seconds went."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "phases.json"
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "bench"), os.environ.get("PYTHONPATH")])),
+            "JETSON_HIL_PHASES": str(out),
+            "JETSON_HIL_PHASES_T0": repr(time.time()),
+        }
+        start = time.perf_counter()
+        command = [*suite_command(profile, tmp), "-p", "suite_phases"]
+        subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+        total = time.perf_counter() - start
+        found = json.loads(out.read_text()) if out.exists() else {"marks": {}, "slowest": []}
+    print(f"phases (one more suite run, {total:.2f} s; seconds since launch):")
+    before = 0.0
+    for name, at in sorted(found["marks"].items(), key=lambda kv: kv[1]):
+        print(f"  {at:7.3f}  (+{at - before:5.3f})  {name}")
+        before = at
+    print(f"  {total:7.3f}  (+{total - before:5.3f})  process ended")
+    print("  slowest test phases (seconds, ended at):")
+    for row in found["slowest"]:
+        print(f"    {row['seconds']:6.3f}  {row['ended']:7.3f}  {row['what']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sim", default="sim1")
+    parser.add_argument("--runs", type=int, default=1, help="pairs of runs, alternating suite and script")
+    parser.add_argument("--phases", action="store_true", help="then one suite run with bench/suite_phases.py")
     args = parser.parse_args()
+    if args.runs < 1:
+        raise SystemExit(f"--runs must be at least 1, not {args.runs}")
     state = simulator.status(args.sim)
     if state.get("state") != "up":
         raise SystemExit(f"simulator {args.sim!r} is not up: `jetson-hil sim up --name {args.sim}` first")
@@ -127,14 +160,23 @@ def main() -> None:
     profile = Path(state["profile"])
     loaded = load_profile(profile)
     window, agent = loaded.limits.window_s, loaded.containers.agent
-    suite_s, suite_checks, counts = run_suite(profile)
-    print(f"suite:  {suite_s:6.1f} s  {suite_checks} checks  {counts}  (window {window:g} s)")
-    script_s, script_checks, failed = run_script(runbook_script(cfg, agent, cfg.mqtt_port))
-    print(f"script: {script_s:6.1f} s  {script_checks} checks  ({failed} commands failed)")
-    print(
-        f"ratio:  time {suite_s / script_s:.2f}x (target <= 0.6x), checks {suite_checks / script_checks:.1f}x "
-        f"(target >= 5x), suite vs window + 15 s: {suite_s:.1f} / {window + 15:g} s"
-    )
+    ratios = []
+    for run in range(1, args.runs + 1):
+        if args.runs > 1:
+            print(f"run {run} of {args.runs}")
+        suite_s, suite_checks, counts = run_suite(profile)
+        print(f"suite:  {suite_s:6.1f} s  {suite_checks} checks  {counts}  (window {window:g} s)")
+        script_s, script_checks, failed = run_script(runbook_script(cfg, agent, cfg.mqtt_port))
+        print(f"script: {script_s:6.1f} s  {script_checks} checks  ({failed} commands failed)")
+        print(
+            f"ratio:  time {suite_s / script_s:.2f}x (target <= 0.6x), checks {suite_checks / script_checks:.1f}x "
+            f"(target >= 5x), suite vs window + 15 s: {suite_s:.1f} / {window + 15:g} s"
+        )
+        ratios.append(suite_s / script_s)
+    if args.runs > 1:
+        print(f"time ratio over {args.runs} runs: {min(ratios):.2f}x-{max(ratios):.2f}x (target <= 0.6x)")
+    if args.phases:
+        phases(profile)
 
 
 if __name__ == "__main__":
