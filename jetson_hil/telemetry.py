@@ -179,6 +179,7 @@ class TelemetryRecorder:
         self._started = False
         self._exited = False
         self._installed = False
+        self._cleaned = False  # stop's clean-up ran (with the final read)
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -317,13 +318,15 @@ class TelemetryRecorder:
             return
         try:
             self._terminate()
-            self.poll(final=True)
             q = shlex.quote
             copy = f" {q(self.sampler_path)} {q(self.logfile + '.pid')}" if self.sampler_path else ""
-            self._run(
+            cleanup = (
                 f"rm -f {q(self.logfile)} {q(self.errfile)}{copy} 2>/dev/null; "
-                f"[ -e {q(self.logfile)} ] && {self._prefix()}rm -f {q(self.logfile)}; true"
+                f"[ -e {q(self.logfile)} ] && {self._prefix()}rm -f {q(self.logfile)} 2>/dev/null; true"
             )
+            self.poll(final=True, then=cleanup)  # the last lines and the clean-up in one round trip
+            if not self._cleaned:  # that read failed: the clean-up on its own
+                self._run(cleanup)
         except Exception as exc:  # the device went away: evidence so far is kept
             self.notes.append(f"stopping {self.name} failed: {exc}")
         finally:
@@ -341,7 +344,8 @@ class TelemetryRecorder:
     def _terminate(self) -> None:
         pid = self.pid
         # The exact process first: `tegrastats --stop` would also end instances the operator started.
-        wait = f"for i in 1 2 3 4 5 6 7 8 9 10; do {self._alive_test()} || break; sleep 0.1; done; "
+        # up to 1 s in steps of 20 ms: a sampler usually ends within the first step
+        wait = f"i=0; while [ $i -lt 50 ]; do {self._alive_test()} || break; sleep 0.02; i=$((i + 1)); done; "
         _, out, _ = self._run(
             f"kill {pid} 2>/dev/null || {self._prefix()}kill {pid} 2>/dev/null; {wait}{self._alive_cmd()}"
         )
@@ -363,28 +367,32 @@ class TelemetryRecorder:
 
     # -------------------------------------------------------------------------------------- polling
 
-    def poll(self, final: bool = False) -> list[Sample]:
+    def poll(self, final: bool = False, then: str = "") -> list[Sample]:
         """Reads the logfile's new bytes and records the complete lines; returns the new samples.
 
-        Called by the background thread every `poll_interval_s`; callable directly. Never raises.
+        Called by the background thread every `poll_interval_s`; callable directly. Never raises. `then`: a
+        shell command run after the read in the same round trip, its output discarded (stop's clean-up).
         """
         if self.pid is None:
             return []
         with self._poll_lock:
             try:
-                return self._poll(final)
+                return self._poll(final, then)
             except Exception as exc:  # transport failure: keep the reason, keep the recorder alive
                 self._fail(f"reading {self.logfile} on the device failed: {exc}")
                 return []
 
-    def _poll(self, final: bool) -> list[Sample]:
+    def _poll(self, final: bool, then: str = "") -> list[Sample]:
         q = shlex.quote(self.logfile)
         cmd = (
             f"{self._alive_cmd()}; "
             f"if [ -f {q} ]; then wc -c < {q}; tail -c +{self._offset + 1} {q} | head -c {self.max_read_bytes}; "
             f"else echo missing; fi"
         )
+        if then:
+            cmd += f"; {{ {then}; }} >/dev/null 2>&1"
         rc, out, err = self.run_command(cmd, self.command_timeout_s)
+        self._cleaned = self._cleaned or bool(then)
         raw = _bytes(out)
         status, _, rest = raw.partition(b"\n")
         size_line, _, content = rest.partition(b"\n")
