@@ -38,6 +38,9 @@ def _sim_parser(sub) -> None:
     up.add_argument("--rate", type=float, default=5.0, help="embeddings per second (default 5)")
     up.add_argument("--kind", default="jetson", choices=("jetson", "dgpu"),
                     help="jetson (default) or dgpu: a discrete-GPU host (an H200 server: nvidia-smi, no L4T)")
+    up.add_argument("--gpu", default="auto", choices=("auto", "real", "simulated"),
+                    help="the agents' GPU: this host's NVIDIA GPU when it has one (auto, the default), real (fail "
+                         "without one) or simulated")
     up.add_argument("--fault", action="append", default=[], choices=sorted(faults.FAULTS), metavar="NAME",
                     help="start with this fault (repeatable); see docs/faults.md")
     _fleet_args(up)
@@ -62,6 +65,7 @@ def _sim_parser(sub) -> None:
 def _run_sim(args) -> int:
     from jetson_hil.sim import simulator
     from jetson_hil.sim.engine import EngineError
+    from jetson_hil.sim.rootfs import RootfsError
 
     try:
         if getattr(args, "devices", 0):
@@ -71,7 +75,7 @@ def _run_sim(args) -> int:
         if args.verb == "up":
             cfg = simulator.SimConfig(name=args.name, module=args.module, l4t=args.l4t, encoder=args.encoder,
                                       backend=args.backend, rate=args.rate, faults=list(dict.fromkeys(args.fault)),
-                                      kind=args.kind)
+                                      kind=args.kind, gpu=args.gpu)
             cfg = simulator.up(cfg, log=_progress)
             print(cfg.root / "device.toml")
         elif args.verb == "down":
@@ -80,7 +84,7 @@ def _run_sim(args) -> int:
             print(json.dumps(simulator.status(args.name), indent=2))
         elif args.verb == "fault":
             simulator.set_fault(args.name, args.fault, args.action == "set", log=_progress)
-    except (simulator.SimError, EngineError, PermissionError) as exc:
+    except (simulator.SimError, EngineError, RootfsError, PermissionError) as exc:
         print(f"jetson-hil sim {args.verb}: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -93,7 +97,8 @@ def _run_fleet(args) -> int:
     devices = fleet.names(args.devices, args.first)
     if args.verb == "up":
         base = simulator.SimConfig(module=args.module, l4t=args.l4t, encoder=args.encoder, backend=args.backend,
-                                   rate=args.rate, faults=list(dict.fromkeys(args.fault)), kind=args.kind)
+                                   rate=args.rate, faults=list(dict.fromkeys(args.fault)), kind=args.kind,
+                                   gpu=args.gpu)
         print(fleet.up(base, devices, args.fleet_demo, log=_progress))
     elif args.verb == "down":
         fleet.down(devices, purge=args.purge, log=_progress)

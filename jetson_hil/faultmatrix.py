@@ -643,7 +643,8 @@ HOW_BY_KIND = {
     "requirements changed and recreates the services (`docker-compose up -d --force-recreate`); "
     "clearing puts the pristine files back and rebuilds/recreates the same way",
     "gpu": "the simulated GPU driver's state (`/run/jetson-sim/gpu/device.json`) lists the fault and vl_jepa is "
-    "recreated, so CUDA calls in the container fail as the real driver's would",
+    "recreated, so CUDA calls in the container fail as the real driver's would; refused when the agents compute "
+    "on the host's real GPU (docs/simulator-real-gpu.md)",
     "device": "changed on the device host with its own tools (files moved aside, `docker-compose stop`, "
     "`dpkg -r`), and the affected service restarted",
     "engine": "the simulator's Docker engine's daemon.json rewritten and reloaded (SIGHUP, as `systemctl reload "

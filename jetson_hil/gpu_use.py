@@ -281,9 +281,10 @@ def from_sim(
     mine = [c for c in after if agent.matches(c)]
     others = tuple(f"{c.describe()} (+{grown_ns(c) / 1e9:.3g} s GPU)" for c in after if not agent.matches(c))
     if not mine:
+        gpu = "real GPU (NVML)" if after and all(c.real_gpu for c in after) else "simulated GPU"
         return GpuUse(
             False, None, window_s, others,
-            f"{agent.describe()} has no GPU client among {len(after)} on the simulated GPU: it is not using the GPU "
+            f"{agent.describe()} has no GPU client among {len(after)} on the {gpu}: it is not using the GPU "
             f"(VL_JEPA_DEVICE=cpu, or CUDA failed and it fell back to the CPU){_others_line(others)}",
             "sim-clients",
         )  # fmt: skip

@@ -15,7 +15,8 @@ def sim():
     from jetson_hil.sim import simulator
 
     before = simulator.status(SIM_NAME)
-    cfg = simulator.up(simulator.SimConfig(name=SIM_NAME, encoder="tiny", rate=5.0), log=lambda m: None)
+    cfg = simulator.SimConfig(name=SIM_NAME, encoder="tiny", rate=5.0, gpu="simulated")  # the same on a GPU host
+    cfg = simulator.up(cfg, log=lambda m: None)
     yield cfg
     if before.get("state") != "up":
         simulator.down(SIM_NAME, log=lambda m: None)

@@ -95,8 +95,12 @@ onnxruntime
 
 def _contents_volumes(layout: Layout) -> list[str]:
     """The simulator's images are FROM scratch: the host's Python and libraries stand in for their contents."""
-    base = sys.base_prefix
-    return ["/usr:/usr:ro", f"{base}:{base}:ro", f"{layout.venv}:{layout.venv}:ro"]
+    base = sys.base_prefix  # under /usr (a distribution's Python) the /usr mount already holds it
+    return ["/usr:/usr:ro", *([] if under_usr(base) else [f"{base}:{base}:ro"]), f"{layout.venv}:{layout.venv}:ro"]
+
+
+def under_usr(path: str) -> bool:
+    return path == "/usr" or path.startswith("/usr/")
 
 
 def compose_file(layout: Layout) -> str:

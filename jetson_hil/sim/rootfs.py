@@ -47,10 +47,17 @@ def _mounted(path: Path) -> bool:
         return any(line.split()[1] == target for line in f)
 
 
+class RootfsError(RuntimeError):
+    """The device root could not be built on this host; the message says which tool failed and why."""
+
+
 def _run(*cmd: str) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise RootfsError(f"{cmd[0]} is not installed on this host; the simulated device's root needs it") from None
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {(proc.stderr or proc.stdout).strip()}")
+        raise RootfsError(f"{' '.join(cmd)}: {(proc.stderr or proc.stdout).strip()}")
 
 
 def _etc(cfg, etc: Path) -> None:
@@ -61,15 +68,8 @@ def _etc(cfg, etc: Path) -> None:
     ssh = etc / "ssh"
     ssh.mkdir(exist_ok=True)
     (ssh / "sshd_config").write_text(SSHD_CONFIG.format(port=cfg.ssh_port))
-    if not (ssh / "ssh_host_ed25519_key").exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "ssh_host_ed25519_key"))
-    keys = cfg.root / "ssh"
-    keys.mkdir(exist_ok=True)
-    if not (keys / "id_ed25519").exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jetson-hil@{cfg.name}",
-             "-f", str(keys / "id_ed25519"))
-    (ssh / "authorized_keys").mkdir(exist_ok=True)
-    shutil.copy2(keys / "id_ed25519.pub", ssh / "authorized_keys" / "root")
+    if shutil.which("ssh-keygen"):  # a host without OpenSSH (a bare GPU server): no SSH way in, the rest works
+        _ssh_keys(cfg, ssh)
     sim = etc / "jetson-sim"
     sim.mkdir(exist_ok=True)
     # tegrastats here reads debugfs, so it needs root: a non-root user runs it through `sudo -n`
@@ -80,6 +80,19 @@ def _etc(cfg, etc: Path) -> None:
     (etc / "docker" / "daemon.json").write_text(json.dumps(
         {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}},
          "default-runtime": "nvidia"}, indent=4) + "\n")
+
+
+def _ssh_keys(cfg, ssh: Path) -> None:
+    """The device's host key, and the key pair the SSH profile logs in with."""
+    if not (ssh / "ssh_host_ed25519_key").exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "ssh_host_ed25519_key"))
+    keys = cfg.root / "ssh"
+    keys.mkdir(exist_ok=True)
+    if not (keys / "id_ed25519").exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jetson-hil@{cfg.name}",
+             "-f", str(keys / "id_ed25519"))
+    (ssh / "authorized_keys").mkdir(exist_ok=True)
+    shutil.copy2(keys / "id_ed25519.pub", ssh / "authorized_keys" / "root")
 
 
 USER = "jetson"  # the device's login user, as on a flashed Jetson; the suite's user-profile logs in as it

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,8 +22,9 @@ from pathlib import Path
 import docker.errors
 
 from jetson_hil import l4t
+from jetson_hil.lease import pid_alive
 
-from . import dgpu_host, engine, images, project, rootfs
+from . import dgpu_host, engine, images, project, real_gpu, rootfs
 from .faults import FAULTS, apply_faults, fault_images
 from .paths import sim_dir, state_root
 
@@ -44,6 +47,7 @@ class SimConfig:
     mqtt_port: int = 0
     ssh_port: int = 0
     kind: str = "jetson"  # or "dgpu": a discrete-GPU host (jetson_hil.sim.dgpu_host)
+    gpu: str = "auto"  # the agents' GPU: the host's NVIDIA GPU when it has one (auto), real, or simulated
 
     @property
     def root(self) -> Path:
@@ -111,6 +115,8 @@ def validate(cfg: SimConfig) -> None:
         raise SimError(f"--l4t {cfg.release}: no known JetPack compute stack for this release")
     if cfg.backend not in project.BACKENDS:
         raise SimError(f"--backend {cfg.backend!r}: choose one of {', '.join(project.BACKENDS)}")
+    if cfg.gpu not in real_gpu.MODES:
+        raise SimError(f"--gpu {cfg.gpu!r}: choose one of {', '.join(real_gpu.MODES)}")
     if not 0 < cfg.rate <= 100:
         raise SimError(f"--rate {cfg.rate}: must be between 0 and 100 Hz")
     unknown = [f for f in cfg.faults if f not in FAULTS]
@@ -162,10 +168,13 @@ def _start_device_host(cfg: SimConfig) -> None:
         "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
         str(r / "project"): {"bind": str(r / "project"), "mode": "rw"},
         str(r / "gpu/state"): {"bind": "/run/jetson-sim/gpu", "mode": "rw"},
-        base: {"bind": base, "mode": "ro"},
     }
-    init = ("mkdir -p /run/sshd /var/log && /usr/sbin/sshd -f /etc/ssh/sshd_config -E /var/log/sshd.log "
-            "&& exec sleep infinity")
+    if not project.under_usr(base):  # the device's /usr is the host's: a distribution's Python is in it
+        volumes[base] = {"bind": base, "mode": "ro"}
+    # a host without an SSH server (a bare GPU server) still gets its device, only not the SSH profile's way in
+    init = ("mkdir -p /run/sshd /var/log; if [ -x /usr/sbin/sshd ]; then /usr/sbin/sshd -f /etc/ssh/sshd_config "
+            "-E /var/log/sshd.log || exit 1; else echo 'no sshd on this host: the SSH profile cannot connect' "
+            ">&2; fi; exec sleep infinity")
     client.containers.run(
         images.DEVICE_HOST_IMAGE, ["/usr/bin/docker-init", "--", "/bin/bash", "-c", init], name=cfg.container,
         detach=True,
@@ -281,9 +290,22 @@ simulator = "{cfg.name}"
     return a, b
 
 
+# What the device is built from on this host (the device's /usr is the host's): tool -> Debian package
+HOST_TOOLS = {"busybox": "busybox", "dpkg-deb": "dpkg", "docker": "docker.io", "docker-compose": "docker-compose",
+              "mosquitto": "mosquitto"}
+_SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+
+
+def missing_tools() -> list[str]:
+    return [f"{tool} ({pkg})" for tool, pkg in HOST_TOOLS.items() if not shutil.which(tool, path=_SEARCH)]
+
+
 def up(cfg: SimConfig, log=print) -> SimConfig:
     """Start the simulated device, or bring an existing one back to the asked state. Idempotent."""
     validate(cfg)
+    if missing := missing_tools():
+        raise SimError(f"this host lacks what the simulated device is built from: {', '.join(missing)}; "
+                       "install those packages (.ci/run does)")
     old = SimConfig.load(cfg.name)
     if old:
         cfg.mqtt_port, cfg.ssh_port = old.mqtt_port, old.ssh_port
@@ -301,6 +323,7 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     what = "a dGPU host, NVIDIA H200" if cfg.kind == dgpu_host.KIND else f"{cfg.module}, L4T {cfg.release}"
     log(f"preparing the device root ({what})")
     rootfs.prepare(cfg)
+    gpu_changed = _give_gpu(cfg, log)
     images.ensure([cfg.layout().image_tag, *fault_images(cfg.faults)], images.venv_dir(), log=log)
     project.write(cfg.layout())
     apply_faults(cfg, cfg.faults, log=log, recreate=False)
@@ -310,7 +333,7 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     compose(cfg, "build -q")
     _prepare_models(cfg, log)
     log("starting the agents")
-    compose(cfg, "up -d")
+    compose(cfg, "up -d --force-recreate" if gpu_changed else "up -d")
     if cfg.faults:
         apply_faults(cfg, cfg.faults, log=log, recreate=True)
     else:
@@ -320,9 +343,76 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     return cfg
 
 
+def _give_gpu(cfg: SimConfig, log) -> bool:
+    """Give the agents the host's real GPU or the simulated one (jetson_hil.sim.real_gpu); True when that changed
+    from the last start, so existing agent containers are recreated with the other GPU."""
+    gpu_dir = cfg.root / "gpu"
+    before = real_gpu.read_spec(gpu_dir) is not None
+    try:
+        gpu = real_gpu.choose(cfg.gpu, None if cfg.gpu == "simulated" else real_gpu.find(), cfg.kind)
+    except ValueError as exc:
+        raise SimError(str(exc)) from None
+    if gpu is not None and (gpu_faults := [f for f in cfg.faults if FAULTS[f].kind == "gpu"]):
+        raise SimError(_real_gpu_conflict(gpu_faults[0]))
+    real_gpu.write_spec(gpu_dir, gpu)
+    if gpu is None:
+        _stop_gpu_reader(cfg)
+    else:
+        log(f"the agents compute on this host's GPU ({gpu.describe()}); only the Jetson surface is simulated, so "
+            "checks of the Jetson's GPU itself (Tegra nodes, the release's CUDA, GR3D) see this one: "
+            "docs/simulator-real-gpu.md")
+        _start_gpu_reader(cfg)
+    return before != (gpu is not None)
+
+
+def _real_gpu_conflict(fault: str) -> str:
+    return (f"fault {fault!r} simulates a GPU driver state, and this simulator's agents use the host's real GPU; "
+            "start it with `jetson-hil sim up --gpu simulated` to inject it")
+
+
+_READER = Path(__file__).parent / "gpu" / "nvml_clients.py"
+
+
+def _reader_pid(cfg: SimConfig) -> int | None:
+    try:
+        pid = int((cfg.root / "gpu" / "nvml_clients.pid").read_text())
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid) and _READER.name.encode() in cmd else None
+
+
+def _start_gpu_reader(cfg: SimConfig) -> None:
+    """The real GPU's users and load, read from NVML into the simulated GPU's state directory."""
+    if _reader_pid(cfg):
+        return
+    gpu = cfg.root / "gpu"
+    with open(gpu / "nvml_clients.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, str(_READER), "--gpu-dir", str(gpu / "state")], stdout=log,
+                                stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    (gpu / "nvml_clients.pid").write_text(str(proc.pid))
+    time.sleep(1.0)
+    if proc.poll() is not None:
+        raise SimError(f"the NVML reader of the real GPU exited ({proc.returncode}); see {gpu / 'nvml_clients.log'}")
+
+
+def _stop_gpu_reader(cfg: SimConfig) -> None:
+    pid = _reader_pid(cfg)
+    if pid:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.1)
+    (cfg.root / "gpu" / "nvml_clients.pid").unlink(missing_ok=True)
+
+
 def down(name: str, purge: bool = False, log=print) -> None:
     """Stop everything of the simulated device: its containers, mounts and processes."""
     cfg = SimConfig.load(name) or SimConfig(name=name)
+    _stop_gpu_reader(cfg)
     if engine.answers():
         client = engine.client()
         if _device_running(cfg):
@@ -349,6 +439,8 @@ def status(name: str) -> dict:
     if cfg is None:
         return {"name": name, "state": "absent"}
     info = {**asdict(cfg), "state": "down", "profile": str(cfg.root / "device.toml")}
+    real = real_gpu.read_spec(cfg.root / "gpu")
+    info["gpu_in_use"] = f"real: {real.describe()}" if real else "simulated"
     if engine.answers() and _device_running(cfg):
         info["state"] = "up"
         info["services"] = {(row.get("Labels") or {}).get("com.docker.compose.service"): row.get("State")
@@ -378,6 +470,11 @@ def set_faults(name: str, faults: list[str], log=print) -> SimConfig:
     cfg = SimConfig.load(name)
     if cfg is None:
         raise SimError(f"no simulated device {name!r}: run `jetson-hil sim up --name {name}` first")
+    if not (cfg.root / "project" / "docker-compose.yml").exists():
+        raise SimError(f"simulated device {name!r} never finished starting: run `jetson-hil sim up --name {name}`")
+    gpu_faults = [f for f in faults if f in FAULTS and FAULTS[f].kind == "gpu"]
+    if gpu_faults and real_gpu.read_spec(cfg.root / "gpu"):
+        raise SimError(_real_gpu_conflict(gpu_faults[0]))
     running = _device_running(cfg)
     apply_faults(cfg, faults, log=log, recreate=running)
     cfg.faults = faults

@@ -72,7 +72,8 @@ class ScenarioSim:
             simulator.set_faults(self.name, [], log=_quiet)
         spec = SCENARIOS[scenario]
         started = time.monotonic()
-        self.cfg = simulator.up(simulator.SimConfig(name=self.name, **spec), log=_quiet)
+        # the simulated GPU even on a host with a real one: the matrix injects GPU driver states
+        self.cfg = simulator.up(simulator.SimConfig(name=self.name, gpu="simulated", **spec), log=_quiet)
         self.up_s = time.monotonic() - started
         self.profile = self.cfg.root / "device.toml"
 

@@ -3,9 +3,8 @@
 Python imports ``sitecustomize`` at start-up from the first ``sys.path`` entry that has one; the image puts
 this directory on ``PYTHONPATH``. If ``/etc/jetson-sim/image.env`` (or ``$JETSON_SIM_IMAGE_ENV``) is absent
 this file does nothing else: no hook, no import of torch, no change of behaviour. It also steps aside on a
-host with a real NVIDIA GPU (``/dev/nvidiactl`` or ``/proc/driver/nvidia/version`` present, or
-``JETSON_SIM_REAL_GPU=1``; ``JETSON_SIM_REAL_GPU=0`` keeps the simulation): the agents then compute on the real
-CUDA of the torch they have, and nothing is simulated. Otherwise a one-shot
+real NVIDIA GPU (see :func:`_real_gpu`; ``JETSON_SIM_REAL_GPU=1``/``0`` forces either way): the agents then
+compute on the real CUDA of the torch they have, and nothing is simulated. Otherwise a one-shot
 meta-path hook runs :func:`jetson_sim_cuda.preflight` just before ``torch`` executes (a missing cuDNN fails
 the import, as on a real device) and :func:`jetson_sim_cuda.patch` just after.
 
@@ -16,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,24 +59,24 @@ REAL_GPU_PATHS = "/dev/nvidiactl:/proc/driver/nvidia/version"
 
 
 def _real_gpu() -> bool:
-    """A real NVIDIA GPU is here: ``JETSON_SIM_REAL_GPU`` (1/0) decides, else the driver's nodes
-    (``$JETSON_SIM_NVIDIA_PATHS``, colon-separated, default ``/dev/nvidiactl:/proc/driver/nvidia/version``)."""
+    """A real NVIDIA GPU is here: ``JETSON_SIM_REAL_GPU`` (1/0) decides; in a simulator's container (its GPU state
+    is mounted) the runtime did, by giving it the host's real ``/dev/nvidiactl`` (a character device; the
+    simulated dGPU's is a plain file, and a host's ``/proc/driver/nvidia`` shows through either way); elsewhere
+    any of the driver's paths (``$JETSON_SIM_NVIDIA_PATHS``, colon-separated, default
+    ``/dev/nvidiactl:/proc/driver/nvidia/version``)."""
     forced = os.environ.get("JETSON_SIM_REAL_GPU", "").strip()
     if forced in ("0", "1"):
         return forced == "1"
-    if _simulated_dgpu():
-        return False
-    paths = os.environ.get("JETSON_SIM_NVIDIA_PATHS") or REAL_GPU_PATHS
-    return any(os.path.exists(p) for p in paths.split(":") if p)
+    paths = [p for p in (os.environ.get("JETSON_SIM_NVIDIA_PATHS") or REAL_GPU_PATHS).split(":") if p]
+    state = os.path.join(os.environ.get("JETSON_SIM_GPU_DIR") or "/run/jetson-sim/gpu", "device.json")
+    if os.path.exists(state):
+        return any(_char_device(p) for p in paths if not p.startswith("/proc/"))
+    return any(os.path.exists(p) for p in paths)
 
 
-def _simulated_dgpu() -> bool:
-    """The simulated dGPU host's runtime injected its own /dev/nvidiactl and nvidia0 (plain files, no driver):
-    its GPU state says ``kind: dgpu``. Those nodes are the simulation's, not a real GPU's."""
-    path = os.path.join(os.environ.get("JETSON_SIM_GPU_DIR") or "/run/jetson-sim/gpu", "device.json")
+def _char_device(path: str) -> bool:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return '"kind": "dgpu"' in fh.read()
+        return stat.S_ISCHR(os.stat(path).st_mode)
     except OSError:
         return False
 
