@@ -125,7 +125,7 @@ def phases(profile: Path) -> None:
         out = Path(tmp) / "phases.json"
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "bench"), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(REPO / "bench")])),
             "JETSON_HIL_PHASES": str(out),
             "JETSON_HIL_PHASES_T0": repr(time.time()),
         }
