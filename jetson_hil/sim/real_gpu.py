@@ -5,7 +5,7 @@ default) gives the agents that GPU: the simulator's container runtime injects it
 libraries (as the NVIDIA Container Toolkit does), the simulated CUDA steps aside (its ``sitecustomize`` sees
 ``/dev/nvidiactl``), and torch is the host's own (a CUDA build, or the agents fall back as a real one would).
 Only the Jetson surface stays simulated (release files, dpkg, tegrastats' format); GPU load and the GPU's users
-come from NVML through :mod:`jetson_hil.sim.gpu.nvml_clients`. Faults that simulate the GPU driver need the
+come from NVML through :mod:`jetson_hil.sim.nvml_clients`. Faults that simulate the GPU driver need the
 simulated GPU and are refused on a real one.
 
 The injection spec lives in ``<sim root>/gpu/real.json``; its absence means the simulated GPU.

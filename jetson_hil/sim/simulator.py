@@ -370,7 +370,7 @@ def _real_gpu_conflict(fault: str) -> str:
             "start it with `jetson-hil sim up --gpu simulated` to inject it")
 
 
-_READER = Path(__file__).parent / "gpu" / "nvml_clients.py"
+_READER = Path(__file__).parent / "nvml_clients.py"  # run by path: stdlib and pynvml only
 
 
 def _reader_pid(cfg: SimConfig) -> int | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jetson_hil import gpu_use
-from jetson_hil.sim import real_gpu
+from jetson_hil.sim import nvml_clients, real_gpu
 from jetson_hil.sim.paths import PACKAGE_DIR
 
 H200 = real_gpu.RealGpu(
@@ -36,7 +36,6 @@ def _load(path: Path, name: str):
 
 
 runtime = _load(PACKAGE_DIR / "runtime" / "nvidia-container-runtime", "sim_nvidia_runtime")
-nvml_clients = _load(PACKAGE_DIR / "gpu" / "nvml_clients.py", "sim_nvml_clients")
 
 
 # ------------------------------------------------------------------------------------------------ choice
