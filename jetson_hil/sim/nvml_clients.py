@@ -12,7 +12,8 @@ this reads NVML instead, every ``--interval`` seconds, and writes
 
 Pids are host pids (NVML's); the container id comes from ``/proc/<pid>/cgroup``. Files of processes that left
 are removed, and all of them on exit. Standard library plus ``pynvml`` (nvidia-ml-py); without it ``nvidia-smi``
-gives processes and utilisation, and busy time stays 0.
+gives processes and utilisation, and busy time stays 0. The NVML and nvidia-smi reading is
+tools/jetson/gpu_sampler.py's, the suite's sampler for dGPU hosts.
 """
 
 from __future__ import annotations
@@ -20,17 +21,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import importlib.util
 import json
 import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 PREFIX = "nvml-"
+SAMPLER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "jetson", "gpu_sampler.py")
+
+
+def _load_sampler():
+    """The NVML and nvidia-smi reading of tools/jetson/gpu_sampler.py, which this runs beside (by path: it is a
+    standalone script that the suite copies to devices)."""
+    spec = importlib.util.spec_from_file_location("jetson_hil_gpu_sampler", SAMPLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+sampler = _load_sampler()
 
 
 def container_of(cgroup_text: str) -> str | None:
@@ -63,6 +77,7 @@ def process_started(pid: int) -> float | None:
 
 
 def cmdline(pid: int) -> list[str]:
+    """The argument list, as the simulated GPU's clients record it (the sampler's is one string)."""
     raw = _read(f"/proc/{pid}/cmdline", "rb")
     return [p.decode(errors="replace") for p in raw.split(b"\0") if p] if raw else []
 
@@ -89,53 +104,30 @@ class Busy:
 
 
 class Nvml:
-    """pynvml when importable and the driver answers, else nvidia-smi."""
+    """The GPU through the device tool's own sampler (tools/jetson/gpu_sampler.py): pynvml when importable and
+    the driver answers, else nvidia-smi."""
 
     def __init__(self, index: int = 0) -> None:
-        self.nvml = None
-        with contextlib.suppress(Exception):
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.nvml = pynvml
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.nvml = sampler._nvml()
         self.index = index
+        self.handle = self.nvml.nvmlDeviceGetHandleByIndex(index) if self.nvml else None
 
     def processes(self) -> list[tuple[int, int | None]]:
         """(pid, used bytes or None) of the compute processes."""
-        if self.nvml:
-            return [(int(p.pid), getattr(p, "usedGpuMemory", None))
-                    for p in self.nvml.nvmlDeviceGetComputeRunningProcesses(self.handle)]
-        out = self._smi("--query-compute-apps=pid,used_memory")
-        rows = []
-        for line in out.splitlines():
-            pid, _, mib = (f.strip() for f in line.partition(","))
-            if pid.isdigit():
-                rows.append((int(pid), int(mib) * 2**20 if mib.isdigit() else None))
-        return rows
+        return [(pid, used) for pid, _, used in sampler.compute_processes(self.nvml, self.index)[1]]
 
     def utilization(self) -> int | None:
         if self.nvml:
             return int(self.nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu)
-        first = self._smi("--query-gpu=utilization.gpu").strip().splitlines()[:1]
+        rc, out, _ = sampler._smi(["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", f"-i={self.index}"])
+        first = out.strip().splitlines()[:1] if rc == 0 else []
         return int(first[0]) if first and first[0].strip().isdigit() else None
 
     def samples(self, since_us: int) -> list[tuple[int, int, int]]:
+        """(pid, timestamp_us, sm %) since then; none without NVML (nvidia-smi has no sub-second samples)."""
         if not self.nvml:
             return []
-        try:
-            got = self.nvml.nvmlDeviceGetProcessUtilization(self.handle, since_us)
-        except self.nvml.NVMLError:  # "Not Found": no sample since then
-            return []
-        return [(int(s.pid), int(s.timeStamp), int(s.smUtil)) for s in got]
-
-    def _smi(self, query: str) -> str:
-        try:
-            out = subprocess.run(["nvidia-smi", query, "--format=csv,noheader,nounits", f"-i={self.index}"],
-                                 capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return ""
-        return out.stdout if out.returncode == 0 else ""
+        return [(pid, ts, sm) for pid, ts, sm, _ in sampler.poll_samples(self.nvml, self.handle, since_us)]
 
 
 def _write(path: str, data: dict) -> None:

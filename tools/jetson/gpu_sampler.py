@@ -313,32 +313,51 @@ def _smi(args: list[str], timeout: float = SMI_TIMEOUT_S) -> tuple[int, str, str
     return proc.returncode, proc.stdout, proc.stderr
 
 
-def process_lines(nvml, index: int) -> tuple[int, list[str]]:
-    """The compute processes as ``pid, name, used MiB[, cmdline]`` lines."""
-    rows: list[tuple[int, str, str]] = []
+def compute_processes(nvml, index: int) -> tuple[int, list[tuple[int, str, int | None]]]:
+    """Status and the compute processes as (pid, name, used bytes or None): NVML, else nvidia-smi."""
+    rows: list[tuple[int, str, int | None]] = []
     if nvml is not None:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
         for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle):
             used = getattr(p, "usedGpuMemory", None)
-            mib = "[N/A]" if used is None else str(int(used) // (1024 * 1024))
             name = _maybe(nvml.nvmlSystemGetProcessName, p.pid)
-            rows.append((int(p.pid), _text(name) if name is not None else "[N/A]", mib))
-    else:
-        rc, out, err = _smi(
-            ["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits", f"-i={index}"]
-        )
-        if rc != 0:
-            sys.stderr.write(f"gpu_sampler: nvidia-smi failed (status {rc}): {err.strip()[-500:]}\n")
-            return 1, []
-        for line in out.splitlines():
-            fields = [f.strip() for f in line.split(",")]
-            if len(fields) >= 3 and fields[0].isdigit():
-                rows.append((int(fields[0]), ", ".join(fields[1:-1]), fields[-1]))
+            rows.append((int(p.pid), _text(name) if name is not None else "[N/A]", None if used is None else int(used)))
+        return 0, rows
+    rc, out, err = _smi(
+        ["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits", f"-i={index}"]
+    )
+    if rc != 0:
+        sys.stderr.write(f"gpu_sampler: nvidia-smi failed (status {rc}): {err.strip()[-500:]}\n")
+        return 1, []
+    for line in out.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) >= 3 and fields[0].isdigit():
+            mib = fields[-1]
+            rows.append((int(fields[0]), ", ".join(fields[1:-1]), int(mib) * 2**20 if mib.isdigit() else None))
+    return 0, rows
+
+
+def process_lines(nvml, index: int) -> tuple[int, list[str]]:
+    """The compute processes as ``pid, name, used MiB[, cmdline]`` lines."""
+    rc, rows = compute_processes(nvml, index)
     lines = []
-    for pid, name, mib in rows:
+    for pid, name, used in rows:
+        mib = "[N/A]" if used is None else str(used // (1024 * 1024))
         cmd = _cmdline(pid)
         lines.append(f"{pid}, {name}, {mib}" + (f", {cmd}" if cmd else ""))
-    return 0, lines
+    return rc, lines
+
+
+def poll_samples(nvml, handle, since_us: int) -> list[tuple[int, int, int, int]]:
+    """NVML's per-process samples newer than ``since_us``: (pid, timestamp_us, sm %, mem %); none is not an
+    error (NVML says "Not Found"), any other NVML error is raised."""
+    try:
+        samples = nvml.nvmlDeviceGetProcessUtilization(handle, since_us)
+    except nvml.NVMLError as exc:
+        if "not found" not in str(exc).lower():
+            raise
+        return []
+    return [(int(s.pid), int(s.timeStamp), int(s.smUtil), int(s.memUtil)) for s in samples]
 
 
 def process_samples_nvml(nvml, index: int, seconds: float, poll_s: float = 0.5) -> tuple[int, list[str]]:
@@ -351,14 +370,11 @@ def process_samples_nvml(nvml, index: int, seconds: float, poll_s: float = 0.5) 
     end = time.monotonic() + seconds
     while True:
         try:
-            samples = nvml.nvmlDeviceGetProcessUtilization(handle, last_ts)
+            samples = poll_samples(nvml, handle, last_ts)
         except nvml.NVMLError as exc:
-            if "Not Found" not in str(exc) and "not found" not in str(exc).lower():
-                return 1, [f"# error nvmlDeviceGetProcessUtilization: {exc}"]
-            samples = []
-        for s in samples:
-            ts = int(s.timeStamp)
-            seen[(int(s.pid), ts)] = (int(s.smUtil), int(s.memUtil))
+            return 1, [f"# error nvmlDeviceGetProcessUtilization: {exc}"]
+        for pid, ts, sm, mem in samples:
+            seen[(pid, ts)] = (sm, mem)
             last_ts = max(last_ts, ts)
         if time.monotonic() >= end:
             break
