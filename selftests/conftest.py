@@ -1,12 +1,111 @@
-"""Shared ground for the suite's own tests: one simulated Jetson (tiny encoder) for the whole session."""
+"""Shared ground for the suite's own tests: one simulated Jetson (tiny encoder) for the session, and three
+promises checked at the session's end (by the controller under pytest-xdist).
+
+- The selftests never touch what the user made: suite runs they start write their reports under a temporary
+  `reports/` (JETSON_HIL_REPORTS, set here before any test or xdist worker starts), their simulators are named
+  by `selftest_state.sim_name`, and the session fails if the user's reports or simulators changed.
+- No silent skips in CI: with CI=true (or JETSON_HIL_STRICT_SKIPS=1) a skip whose reason is not in
+  `EXPECTED_SKIPS` fails the session.
+- Where the time went: seconds per phase are printed in the summary, `scripts/test`'s bootstrap and lint
+  (JETSON_HIL_PHASE_TIMES) and the tests' unit, simulator and meta phases.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from selftest_state import owned, sim_name
 
-SIM_NAME = os.environ.get("JETSON_HIL_SELFTEST_SIM", "sim1")
+ROOT = Path(__file__).resolve().parents[1]
+SIM_NAME = os.environ.get("JETSON_HIL_SELFTEST_SIM") or sim_name("shared")
+
+# Skips a CI run accepts, by a piece of their reason, each with why it is expected there. Keep it short.
+EXPECTED_SKIPS = {
+    "this host has a CUDA GPU": "the CPU-only probe paths, on a runner with a real GPU",
+    "JETSON_HIL_META=0": "the live fault matrix, left out on request (CI never sets it)",
+}
+PHASES = {"selftests/unit/": "unit", "selftests/meta/": "meta"}  # anything else: simulator
+
+# Hypothesis' 200 ms deadline is a clock assertion: on a loaded 2-core machine it fails correct code.
+settings.register_profile("selftests", deadline=None)
+settings.load_profile("selftests")
+
+_USER_REPORTS = "JETSON_HIL_SELFTEST_USER_REPORTS"
+if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, or a plain run; xdist workers inherit both
+    os.environ[_USER_REPORTS] = os.environ.get("JETSON_HIL_REPORTS") or str(ROOT / "reports")
+    os.environ["JETSON_HIL_REPORTS"] = str(Path(tempfile.mkdtemp(prefix="jetson-hil-selftest-")) / "reports")
+
+
+def _user_state() -> dict[str, object]:
+    """What the user made: the reports directory's entries and `latest`, and each simulator's saved config."""
+    from jetson_hil.sim.paths import state_root
+
+    reports = Path(os.environ[_USER_REPORTS])
+    latest = reports / "latest"
+    state: dict[str, object] = {
+        "reports/": sorted(p.name for p in reports.iterdir()) if reports.is_dir() else [],
+        "reports/latest": os.readlink(latest) if latest.is_symlink() else None,
+    }
+    for cfg in sorted((state_root() / "sim").glob("*/sim.json")):
+        if not owned(cfg.parent.name):
+            state[f"simulator {cfg.parent.name}"] = (cfg.stat().st_mtime_ns, cfg.read_text())
+    return state
+
+
+class _SessionWatch:
+    """The controller's view of the whole session: the user's state before, every skip, seconds per phase."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.before = _user_state()
+        self.skips: list[tuple[str, str]] = []
+        self.phase_s: dict[str, float] = {}
+        self.problems: list[str] = []
+        self.phases_line = ""
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        phase = next((name for prefix, name in PHASES.items() if report.nodeid.startswith(prefix)), "simulator")
+        self.phase_s[phase] = self.phase_s.get(phase, 0.0) + report.duration
+        if report.skipped and not hasattr(report, "wasxfail"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.skips.append((report.nodeid, reason))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        after = _user_state()
+        if changed := sorted(k for k in self.before.keys() | after.keys() if self.before.get(k) != after.get(k)):
+            self.problems.append(f"the selftests changed what the user made: {', '.join(changed)} (selftests name "
+                                 "their simulators with selftest_state.sim_name and leave reports/ alone)")
+        strict = os.environ.get("CI", "").lower() == "true" or os.environ.get("JETSON_HIL_STRICT_SKIPS") == "1"
+        unexpected = [(n, r) for n, r in self.skips if not any(k in r for k in EXPECTED_SKIPS)]
+        if strict and unexpected:
+            self.problems.append(f"{len(unexpected)} unexpected skip(s) (selftests/conftest.py EXPECTED_SKIPS "
+                                 "lists the expected ones):\n" + "\n".join(f"  {n}: {r}" for n, r in unexpected))
+        if self.problems:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        measured = [p.split("=", 1) for p in os.environ.get("JETSON_HIL_PHASE_TIMES", "").split() if "=" in p]
+        phases = [f"{n} {s} s" for n, s in measured] + [
+            f"{n} {self.phase_s[n]:.0f} s" for n in ("unit", "simulator", "meta") if n in self.phase_s]
+        self.phases_line = "seconds by phase: " + ", ".join(phases) + " (test phases: durations summed over workers)"
+        reports = Path(os.environ["JETSON_HIL_REPORTS"]).parent
+        if session.exitstatus == 0 or not any(reports.glob("*/*")):
+            shutil.rmtree(reports, ignore_errors=True)
+        else:
+            self.problems.append(f"the reports of this session's suite runs: {reports}")
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        terminalreporter.write_line(self.phases_line)
+        for problem in self.problems:
+            terminalreporter.write_line(problem, red=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_SessionWatch(config), "jetson-hil-selftest-watch")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from .paths import PACKAGE_DIR, engine_dir
+from .paths import PACKAGE_DIR, engine_dir, state_lock
 
 
 class EngineError(RuntimeError):
@@ -152,8 +152,14 @@ def stop_ours(timeout: float = 20) -> None:
 
 
 def ensure(log=print) -> None:
-    """Make sure an engine answers and knows the `nvidia` runtime, starting or restarting ours if needed."""
+    """Make sure an engine answers and knows the `nvidia` runtime, starting or restarting ours if needed (one
+    process at a time: two would start two daemons)."""
     engine_dir().mkdir(parents=True, exist_ok=True)
+    with state_lock("engine"):
+        _ensure(log)
+
+
+def _ensure(log) -> None:
     if answers():
         if "nvidia" in runtimes():
             install_runtime()

@@ -18,7 +18,7 @@ from jetson_hil import l4t
 
 from . import dgpu_host, engine
 from .jetson_release import L4T_BASE_IMAGES, PYTORCH_IMAGE_R36_EARLY, PYTORCH_IMAGES
-from .paths import PACKAGE_DIR, state_root
+from .paths import PACKAGE_DIR, state_lock, state_root
 
 DEVICE_HOST_IMAGE = "jetson-hil/device-host:3"
 BUSYBOX_APPLETS = ("sh", "sed", "tr", "echo", "printf", "cat", "mkdir", "ls", "cp", "rm", "mv", "grep", "env")
@@ -160,12 +160,14 @@ def build_device_host(force: bool = False) -> None:
 
 
 def ensure(tags: list[str], venv: str, log=print) -> None:
-    """Build the device-host image and these base tags when missing: the stand-in for `docker pull`."""
-    build_device_host()
-    for tag in tags:
-        if not _exists(engine.client(), tag, _sources_digest(tag, venv)):
-            log(f"building image {tag}")
-            build_base(tag, venv)
+    """Build the device-host image and these base tags when missing: the stand-in for `docker pull`. One
+    process builds at a time (they share the build directories)."""
+    with state_lock("images"):
+        build_device_host()
+        for tag in tags:
+            if not _exists(engine.client(), tag, _sources_digest(tag, venv)):
+                log(f"building image {tag}")
+                build_base(tag, venv)
 
 
 def venv_dir() -> str:

@@ -309,6 +309,9 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     old = SimConfig.load(cfg.name)
     if old:
         cfg.mqtt_port, cfg.ssh_port = old.mqtt_port, old.ssh_port
+        if cleared := [f for f in old.faults if f not in cfg.faults]:
+            log(f"clearing fault(s) {', '.join(cleared)} set on {cfg.name!r} before: `up` brings it to the asked "
+                "state")
         if (old.module, old.release, old.encoder, old.backend, old.kind) != (cfg.module, cfg.release, cfg.encoder,
                                                                               cfg.backend, cfg.kind):
             raise SimError(f"simulated device {cfg.name!r} exists as {old.kind} {old.module} L4T {old.release} "

@@ -1,5 +1,5 @@
-"""A live fleet run: the shared healthy simulator and a faulty one of our own (sim4, nan_embeddings), tested in
-one `pytest -m jetson -n 2` run as a user runs it. The report must say which device fails what, each device's
+"""A live fleet run: the shared healthy simulator and a faulty one of our own (nan_embeddings), tested in one
+`pytest -m jetson -n 2` run as a user runs it. The report must say which device fails what, each device's
 checks must stay on one xdist worker, and each device gets its own summary.json."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from selftest_state import sim_name
 
 from jetson_hil import suite_run
 
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "selftests" / "report"))
 from report_schema import errors  # noqa: E402
 
-FAULTY = "sim4"
+FAULTY = sim_name("fleet-faulty")
 FAULT = "nan_embeddings"
 FAILING = "test_embedding_is_a_list_of_finite_numbers_of_the_expected_dim"
 SCHEMA = json.loads((ROOT / "docs" / "summary-schema.json").read_text())
@@ -27,23 +28,16 @@ SCHEMA = json.loads((ROOT / "docs" / "summary-schema.json").read_text())
 
 @pytest.fixture(scope="module")
 def faulty_sim():
-    """sim4 with one fault, started for this module; put back as it was afterwards."""
+    """The faulty device, started for this module and stopped after it."""
     from jetson_hil.sim import simulator
 
-    before = simulator.SimConfig.load(FAULTY)
-    was_up = simulator.status(FAULTY).get("state") == "up"
     cfg = simulator.up(simulator.SimConfig(name=FAULTY, encoder="tiny", rate=5.0, faults=[FAULT]), log=lambda m: None)
     yield cfg
-    if not was_up:
-        simulator.down(FAULTY, log=lambda m: None)
-    elif before is not None and before.faults != [FAULT]:
-        simulator.up(before, log=lambda m: None)
+    simulator.down(FAULTY, log=lambda m: None)
 
 
 @pytest.fixture(scope="module")
 def fleet_run(sim, faulty_sim, tmp_path_factory):
-    if sim.faults:
-        pytest.skip(f"the shared simulated device {sim.name!r} has faults set ({', '.join(sim.faults)}): not healthy")
     out = tmp_path_factory.mktemp("fleet")
     # -vv: suite_run passes -q, and the worker of each test shows only in verbose output
     args = ["-c", "pyproject.toml", "--rootdir", ".", "-vv", "-n", "2", f"--device=sim:{sim.name}",

@@ -3,9 +3,9 @@
 For each row of `jetson_hil.faultmatrix` the acceptance suite runs in a subprocess (`pytest -m jetson`, as a
 user runs it) against a simulator with that one fault set live, and must show exactly the row's failing
 checks, each message containing the row's diagnosis text, every other check passing or skipping with a
-reason, no errors, and a verdict within the window plus set-up. One simulator per scenario is shared by the
-whole module (`JETSON_HIL_META_SIM`, default `meta`: PyTorch; `JETSON_HIL_META_SIM_B`, default `metab`:
-TensorRT; `JETSON_HIL_META_SIM_D`, default `metad`: the discrete-GPU host, `sim up --kind dgpu`), started
+reason, no errors, and a verdict before the hang guard (`RUN_TIMEOUT_S`; how fast is `bench/fault_matrix.py`'s
+question, not a selftest's). One simulator per scenario is shared by the whole module (`st-meta`: PyTorch;
+`st-metab`: TensorRT; `st-metad`: the discrete-GPU host, `sim up --kind dgpu`), started
 when first needed and stopped after unless it was up before; faults are toggled with
 `simulator.set_faults` (one rebuild/recreate both clears the previous row's fault and sets the next), which
 returns once the agents publish again (at once for faults that stop them by design).
@@ -25,21 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from selftest_state import sim_name
 
 from jetson_hil import faultmatrix, suite_run
 from jetson_hil.faultmatrix import ACCEPTANCE_PATHS, MATRIX, PLAN_A, PLAN_B, PLAN_DGPU, ROWS, SCENARIOS, WINDOW_S
 from jetson_hil.sim.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM_NAMES = {
-    PLAN_A: os.environ.get("JETSON_HIL_META_SIM", "meta"),
-    PLAN_B: os.environ.get("JETSON_HIL_META_SIM_B", "metab"),
-    PLAN_DGPU: os.environ.get("JETSON_HIL_META_SIM_D", "metad"),
-}
-RUN_TIMEOUT_S = 240  # a run that has not finished by then hangs: the suite promises nothing hangs
-# a run's wall time may exceed the window by this much (rig set-up, probes); raise it on a loaded machine only
-SETUP_ALLOWANCE_S = float(os.environ.get("JETSON_HIL_META_ALLOWANCE_S", "15"))
-VERDICT_ALLOWANCE_S = 5.0  # the issue's target per failing check, printed (not asserted)
+SIM_NAMES = {PLAN_A: sim_name("meta"), PLAN_B: sim_name("metab"), PLAN_DGPU: sim_name("metad")}
+# The hang guard: a run takes the window plus 10-25 s of set-up (window 6-10 s), so a run still going after 240 s
+# hangs even on a loaded 2-core machine. Its wall time is printed and recorded, never asserted.
+RUN_TIMEOUT_S = 240
+VERDICT_ALLOWANCE_S = 5.0  # the target per failing check, printed (not asserted)
 HEALTHY_RUNS = 3
 RECORD = os.environ.get("JETSON_HIL_META_RECORD", "")
 # The live matrix runs with every `./scripts/test` (CI included): about half an hour on 2 cores. JETSON_HIL_META=0
@@ -123,7 +120,6 @@ def _sim(request, scenario: str) -> ScenarioSim:
 @dataclass
 class SuiteRun(suite_run.SuiteRun):
     window_s: float = WINDOW_S
-    extra_s: float = 0.0  # the scenario's own set-up allowance (faultmatrix.SCENARIO_EXTRA_S)
 
     def verdict_times(self) -> dict[str, float]:
         """Seconds from the first test's start to each test's end (JUnit order is execution order)."""
@@ -141,7 +137,6 @@ def run_suite(sim: ScenarioSim, tmp_path: Path, window_s: float = WINDOW_S, prof
     return SuiteRun(
         **vars(suite_run.run(args, ROOT, xml, RUN_TIMEOUT_S)),
         window_s=window_s,
-        extra_s=faultmatrix.SCENARIO_EXTRA_S.get(sim.scenario, 0.0),
     )
 
 
@@ -162,12 +157,6 @@ def _common_problems(run: SuiteRun) -> list[str]:
     for test_id, o in run.of("skipped").items():
         if not o.message.strip():
             problems.append(f"{test_id} skipped without a stated reason")
-    budget = run.window_s + SETUP_ALLOWANCE_S + run.extra_s
-    if run.seconds > budget:
-        problems.append(
-            f"the run took {run.seconds:.1f} s, more than the {run.window_s:g} s window + "
-            f"{SETUP_ALLOWANCE_S + run.extra_s:g} s"
-        )
     return problems
 
 

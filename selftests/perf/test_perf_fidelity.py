@@ -1,6 +1,6 @@
 """Fidelity of the perf measurements: a private simulator publishing at a known rate with a known latency.
 
-The simulator `perfsim` (tiny encoder) gets ``VL_JEPA_RATE`` = `RATE_HZ` and ``VL_JEPA_LATENCY_MS`` =
+The simulator `st-perfsim` (tiny encoder) gets ``VL_JEPA_RATE`` = `RATE_HZ` and ``VL_JEPA_LATENCY_MS`` =
 `INJECTED_MS` in its ``config/jetson.env`` and vl_jepa is recreated (it is purged after, so no earlier
 setting survives into the next run); then tests/perf/test_perf_embeddings.py runs in a subprocess
 against it and its figures (``--perf-json``) are compared with what was injected:
@@ -30,11 +30,12 @@ import time
 from pathlib import Path
 
 import pytest
+from selftest_state import sim_name
 
 from jetson_hil.evidence import percentile
 
 REPO = Path(__file__).resolve().parents[2]
-SIM_NAME = "perfsim"
+SIM_NAME = sim_name("perfsim")
 RATE_HZ = 5.0
 INJECTED_MS = 30.0
 WINDOW_S = 40.0

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import docker.errors
 import pytest
+from selftest_state import sim_name
 
 from jetson_hil import suite_run
 from jetson_hil.backup import journal_path
 
 ROOT = Path(__file__).resolve().parents[2]
-REMED = "remed"
+REMED = sim_name("remed")
 TASK3 = "tests/remediate/test_task3_remediate.py"
 TASK4 = "tests/remediate/test_task4_remediate.py"
 TASK5 = "tests/remediate/test_task5_remediate.py"

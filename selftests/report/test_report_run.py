@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from report_schema import errors
+from selftest_state import sim_name
 
 from jetson_hil.profile import load_profile
 from jetson_hil.report.doc import BEGIN, END
@@ -40,8 +41,6 @@ def _pytest(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def healthy_run(sim, tmp_path_factory):
     """One suite run on the healthy shared simulator, its design doc a copy inside the sim's project."""
-    if sim.faults:
-        pytest.skip(f"the simulated device {sim.name!r} has faults set ({', '.join(sim.faults)}): not healthy")
     profile = load_profile(sim.root / "device.toml")
     original = Path(profile.compose.design_doc_path)
     doc = original.with_name(f"jetson-hil-selftest-{os.getpid()}.md")
@@ -156,7 +155,7 @@ def test_failure_reads_diagnosis_then_attachments(failing_run):
     assert -1 < diagnosis < attachment, (diagnosis, attachment)
 
 
-FAULTY_SIM = "report-faulty"
+FAULTY_SIM = sim_name("report-faulty")
 FAULT = "nan_embeddings"
 
 

@@ -1,16 +1,17 @@
-"""The safety selftests' own simulated device (`safety`): they pause it, restart its broker, plant secrets and
-hold its lease, so they never touch the shared `sim1`."""
+"""The safety selftests' own simulated device (`st-safety`): they pause it, restart its broker, plant secrets and
+hold its lease, so they never touch the shared one."""
 
 from __future__ import annotations
 
 import pytest
+from selftest_state import sim_name
 
-SAFETY_SIM = "safety"
+SAFETY_SIM = sim_name("safety")
 
 
 @pytest.fixture(scope="session")
 def safety_sim():
-    """The `safety` simulator (tiny encoder), started if needed and stopped after unless it was already up."""
+    """The `st-safety` simulator (tiny encoder), started if needed and stopped after unless it was already up."""
     from jetson_hil.sim import simulator
 
     before = simulator.status(SAFETY_SIM)

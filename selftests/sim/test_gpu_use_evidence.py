@@ -10,12 +10,13 @@ import subprocess
 import sys
 
 import pytest
+from selftest_state import sim_name
 
 from jetson_hil import junit
 from jetson_hil.sim import simulator
 from jetson_hil.sim.paths import REPO_DIR
 
-NAME = "gpuload"
+NAME = sim_name("gpuload")
 LOAD = (
     "import time, torch\nx = torch.randn(384, 384, device='cuda')\n"
     "end = time.time() + 60\nwhile time.time() < end:\n    x @ x\n"

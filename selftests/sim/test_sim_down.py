@@ -5,7 +5,11 @@ from __future__ import annotations
 import socket
 import subprocess
 
+from selftest_state import sim_name
+
 from jetson_hil.sim import engine, simulator
+
+NAME = sim_name("down")
 
 
 def _leftovers(cfg) -> list[str]:
@@ -29,7 +33,7 @@ def _leftovers(cfg) -> list[str]:
 
 
 def test_down_leaves_nothing_behind(sim):
-    cfg = simulator.up(simulator.SimConfig(name="simdown", encoder="tiny", rate=2.0), log=lambda m: None)
+    cfg = simulator.up(simulator.SimConfig(name=NAME, encoder="tiny", rate=2.0), log=lambda m: None)
     assert _leftovers(cfg), "the device was not up to begin with"
-    simulator.down("simdown", purge=True, log=lambda m: None)
+    simulator.down(NAME, purge=True, log=lambda m: None)
     assert _leftovers(cfg) == []
