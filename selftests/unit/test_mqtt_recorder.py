@@ -141,14 +141,16 @@ def test_url_object_and_unknown_topic(broker: Broker, publisher: Publisher) -> N
 def test_windows_and_since(recorder: MqttRecorder, publisher: Publisher) -> None:
     topic = TOPICS[0]
     publisher.publish(topic, b"old")
-    recorder.wait_for(topic, timeout=5)
-    time.sleep(0.4)
+    (old,) = recorder.wait_for(topic, timeout=5)
+    time.sleep(1.0)  # the stimulus: "old" is a second older than "new"
     mark = recorder.mark()
     publisher.publish(topic, b"new")
-    recorder.wait_for(topic, count=2, timeout=5)
+    _, new = recorder.wait_for(topic, count=2, timeout=5)
     assert [m.payload for m in recorder.messages(topic)] == [b"old", b"new"]
-    assert [m.payload for m in recorder.window(topic, 0.3)] == [b"new"]
-    assert [m.payload for m in recorder.messages(topic, last_s=0.3)] == [b"new"]
+    # A window that ends halfway between the two arrivals, however long the publish took on a busy machine.
+    last_s = time.monotonic() - (old.received_mono + new.received_mono) / 2
+    assert [m.payload for m in recorder.window(topic, last_s)] == [b"new"]
+    assert [m.payload for m in recorder.messages(topic, last_s=last_s)] == [b"new"]
     assert [m.payload for m in recorder.messages(topic, since=mark)] == [b"new"]
     assert [m.payload for m in recorder.messages(topic, since=mark, last_s=10)] == [b"new"]
     assert recorder.messages(topic, since=time.monotonic() + 1) == []
@@ -167,10 +169,10 @@ def test_wait_for_predicate_count_and_existing(recorder: MqttRecorder, publisher
     timer = threading.Timer(0.2, publisher.publish, args=(topic, b"late"))
     timer.start()
     start = time.monotonic()
-    late = recorder.wait_for(topic, since=mark, timeout=5)
+    late = recorder.wait_for(topic, since=mark, timeout=60)
     timer.join(5)
     assert [m.payload for m in late] == [b"late"]
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 30, "returns when the message arrives, not at its 60 s timeout"
 
 
 def test_wait_for_timeout_names_topic_count_and_timeout(recorder: MqttRecorder, publisher: Publisher) -> None:
@@ -180,7 +182,7 @@ def test_wait_for_timeout_names_topic_count_and_timeout(recorder: MqttRecorder, 
     start = time.monotonic()
     with pytest.raises(WaitTimeout) as info:
         recorder.wait_for(topic, count=3, timeout=0.3)
-    assert 0.25 <= time.monotonic() - start < 1.5
+    assert 0.29 <= time.monotonic() - start < 10  # waits its whole timeout; the upper bound is a hang guard
     assert str(info.value) == f"timed out after 0.3 s waiting for 3 messages on {topic}: saw 1"
 
     def is_ok(m: Message) -> bool:
@@ -197,12 +199,11 @@ def test_wait_window_waits_only_the_remainder(broker: Broker) -> None:
     try:
         start = time.monotonic()
         recorded = rec.wait_window(0.5)
-        assert recorded >= 0.5 and 0.3 <= time.monotonic() - start < 1.5
-        start = time.monotonic()
-        rec.wait_window(0.5)
-        assert time.monotonic() - start < 0.05
+        assert recorded >= 0.5 and time.monotonic() - start < 10  # the upper bound is a hang guard
     finally:
         rec.stop()
+    # Stopped, a wait that had anything left to wait for would raise: returning shows it waited for nothing.
+    assert rec.wait_window(0.5) >= 0.5
     with pytest.raises(RecorderError, match="not started"):
         MqttRecorder(broker.url, TOPICS).wait_window(1)
 
@@ -213,7 +214,8 @@ def test_unreachable_broker_fails_within_the_timeout() -> None:
     start = time.monotonic()
     with pytest.raises(RecorderError) as info:
         rec.start(timeout=1.0)
-    assert time.monotonic() - start < 2.5
+    # It tries until its deadline; the upper bound is a hang guard (the message names the 1 s honoured).
+    assert 0.99 <= time.monotonic() - start < 8
     message = str(info.value)
     assert message.startswith(f"MQTT broker 127.0.0.1:{port} unreachable within 1 s: ")
     assert "refused" in message.lower()
@@ -227,7 +229,7 @@ def test_blackholed_broker_fails_within_the_timeout() -> None:
     pattern = r"^MQTT broker 10\.255\.255\.1:1883 (unreachable within 1 s: |.*sent no CONNACK within 1 s)"
     with pytest.raises(RecorderError, match=pattern):
         rec.start(timeout=1.0)
-    assert time.monotonic() - start < 3
+    assert 0.99 <= time.monotonic() - start < 8  # gives up at its deadline; the upper bound is a hang guard
 
 
 def test_silent_listener_is_not_a_hang() -> None:
@@ -239,7 +241,7 @@ def test_silent_listener_is_not_a_hang() -> None:
         start = time.monotonic()
         with pytest.raises(RecorderError, match="accepted the TCP connection but sent no CONNACK within 1 s"):
             MqttRecorder(f"mqtt://127.0.0.1:{port}", TOPICS).start(timeout=1.0)
-        assert time.monotonic() - start < 4
+        assert 0.99 <= time.monotonic() - start < 8  # at its deadline; the upper bound is a hang guard
 
 
 @pytest.mark.skipif(not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd is not installed")
@@ -265,12 +267,12 @@ def test_broker_restart_is_a_gap_and_recording_resumes(broker: Broker, recorder:
     p.close()
     recorder.wait_for(topic, timeout=5)
     broker.stop()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while recorder.connected and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not recorder.connected
     broker.start()
-    assert recorder.wait_connected(timeout=10), recorder.events()
+    assert recorder.wait_connected(timeout=30), recorder.events()
     p = Publisher(broker.port)
     try:
         p.publish(topic, b"after")
@@ -333,14 +335,14 @@ def test_stop_is_bounded_and_keeps_the_evidence(broker: Broker, publisher: Publi
     publisher.publish(TOPICS[0], b"kept")
     rec.wait_for(TOPICS[0], timeout=5)
     start = time.monotonic()
-    rec.stop()
-    assert time.monotonic() - start < 3
+    rec.stop(timeout=5)
+    assert time.monotonic() - start < 20  # stop's own bound is 5 s; the rest is a hang guard's slack
     rec.stop()
     assert [m.payload for m in rec.messages(TOPICS[0])] == [b"kept"]
     start = time.monotonic()
     with pytest.raises(WaitTimeout, match="the recorder was stopped"):
-        rec.wait_for(TOPICS[0], count=2, timeout=5)
-    assert time.monotonic() - start < 1
+        rec.wait_for(TOPICS[0], count=2, timeout=60)
+    assert time.monotonic() - start < 30, "a stopped recorder answers at once, not at the 60 s timeout"
     with pytest.raises(RecorderError, match="recorder stopped"):
         rec.wait_window(60)
 
