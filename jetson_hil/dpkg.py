@@ -27,15 +27,26 @@ __all__ = [
     "DpkgPackage",
     "ParseError",
     "compare_versions",
+    "is_jetpack_meta_package",
+    "jetpack_of_meta_version",
     "packages_matching",
     "parse_dpkg_l",
     "parse_dpkg_query",
+    "parse_name_version",
     "parse_packages",
     "versions",
 ]
 
 # The runbook's Task 1 filter (plus nvidia-l4t-core, which carries the exact L4T release).
 JETPACK_PACKAGES = r"nvidia-jetpack|nvidia-l4t-core|cuda|cudnn|tensorrt"
+
+# JetPack's meta-packages: NVIDIA versions them like JetPack ('6.2.1+b38', '5.1.2-b104', '4.5.1-b17'), not like the
+# component they pull in (nvidia-tensorrt 6.2.1+b38 beside tensorrt 10.3.0.30-1+cuda12.5). Names seen in real listings:
+# fixtures/data/real/r36.4.7/packages.txt, fixtures/data/real/r32.5/apt_show_nvidia_jetpack.txt.
+_JETPACK_META = re.compile(
+    r"nvidia-(?:jetpack|cuda|cudnn\d*|tensorrt|opencv|vpi|container|visionworks|nsight-sys)(?:-dev|-runtime)?"
+)
+_JETPACK_META_VERSION = re.compile(r"(\d+\.\d+(?:\.\d+)?)[+-]b\d+")
 
 # dpkg's status letters (dpkg-query(1), "Desired=Unknown/Install/Remove/Purge/Hold" header).
 DESIRED = {"u": "unknown", "i": "install", "h": "hold", "r": "remove", "p": "purge"}
@@ -186,6 +197,57 @@ def parse_packages(text: str, *, strict: bool = True) -> list[DpkgPackage]:
     if lines and all("\t" in line for line in lines):
         return parse_dpkg_query(text, strict=strict)
     return parse_dpkg_l(text, strict=strict)
+
+
+def is_jetpack_meta_package(name: str) -> bool:
+    """True for JetPack's meta-packages (nvidia-jetpack, nvidia-tensorrt, nvidia-cudnn8, ...), which carry JetPack's
+    version rather than their component's.
+
+    >>> is_jetpack_meta_package("nvidia-tensorrt"), is_jetpack_meta_package("tensorrt")
+    (True, False)
+    >>> is_jetpack_meta_package("nvidia-l4t-cuda"), is_jetpack_meta_package("nvidia-container-toolkit")
+    (False, False)
+    """
+    return bool(_JETPACK_META.fullmatch(name))
+
+
+def jetpack_of_meta_version(version: str) -> str | None:
+    """The JetPack release a meta-package version names ('6.2.2+b24' -> '6.2.2', '5.1.2-b104' -> '5.1.2'), or None.
+
+    >>> jetpack_of_meta_version("7.1-b112"), jetpack_of_meta_version("10.3.0.30-1+cuda12.5")
+    ('7.1', None)
+    """
+    m = _JETPACK_META_VERSION.fullmatch(version.strip())
+    return m.group(1) if m else None
+
+
+def parse_name_version(text: str, *, strict: bool = True) -> list[DpkgPackage]:
+    """Parse `name version` lines (whitespace between), the form of `dpkg-query -W -f='${Package} ${Version}\\n'`
+    and of many scripts' package reports; `apt list --installed` lines (`name/suite,now version arch [installed]`)
+    read the same way.
+
+    >>> [(p.name, p.version) for p in parse_name_version("nvidia-tensorrt 6.2.1+b38\\ntensorrt 10.3.0.30-1+cuda12.5")]
+    [('nvidia-tensorrt', '6.2.1+b38'), ('tensorrt', '10.3.0.30-1+cuda12.5')]
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"parse_name_version needs a str, got {type(text).__name__}")
+    packages: list[DpkgPackage] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        words = line.split()
+        if not words:
+            continue
+        apt = re.fullmatch(r"([a-z0-9][a-z0-9+.:-]*)/\S*,now", words[0])
+        if apt and len(words) >= 2:
+            name, version = apt.group(1), words[1]
+        elif len(words) == 2:
+            name, version = words
+        else:
+            if strict:
+                raise ParseError("not a 'package version' line", line, line_number=number)
+            continue
+        name, arch = _split_arch(name, None)
+        packages.append(DpkgPackage(name=name, version=version, arch=arch))
+    return packages
 
 
 def packages_matching(packages: Iterable[DpkgPackage], pattern: str | re.Pattern[str]) -> list[DpkgPackage]:

@@ -86,7 +86,7 @@ _FIELD = re.compile(r"([A-Z_]+):\s*(.*)", re.ASCII)
 _KERNEL_VARIANT = re.compile(r"#\s*KERNEL_VARIANT:\s*(\S+)", re.ASCII)
 _ASSIGN = re.compile(r"([A-Z_]+)=(\S*)", re.ASCII)
 _DPKG = re.compile(
-    r"(?:nvidia-l4t-core\s+)?(\d{1,4})\.(\d{1,4})\.(\d{1,4})(?:-([0-9A-Za-z.+~]{1,64}))?", re.ASCII
+    r"(?:nvidia-l4t-core(?::[a-z0-9]{1,16})?\s+)?(\d{1,4})\.(\d{1,4})\.(\d{1,4})(?:-([0-9A-Za-z.+~]{1,64}))?", re.ASCII
 )
 
 
@@ -151,7 +151,8 @@ def parse_release(text: str) -> L4TRelease:
 
 
 def parse_dpkg_core_version(text: str) -> L4TRelease:
-    """`dpkg-query --show nvidia-l4t-core` ('36.4.4-20250616085344', with or without the package name)."""
+    """`dpkg-query --show nvidia-l4t-core` ('36.4.4-20250616085344', with or without the package name, which
+    dpkg-query prints with its architecture on a multi-arch system: 'nvidia-l4t-core:arm64\t36.4.4-...')."""
     if not isinstance(text, str):
         raise TypeError(f"parse_dpkg_core_version needs a str, got {type(text).__name__}")
     m = _DPKG.fullmatch(text.strip())
@@ -198,8 +199,9 @@ JETPACK_RELEASES: tuple[JetPackRow, ...] = (
     _jp("38.2.2", "7.0", "GA"),
     _jp("38.2.0", "7.0", "GA"),
     _jp("38.1.0", "7.0", "EA"),
-    _jp("36.5.0", "6.2.1", source=f"{JETSON_CONTAINERS} NVIDIA_JETPACK (2026-05); other sources call "
-        'R36.5.0 "JetPack 6.2.2" (NVIDIA forum, code-index id 52340033935)'),
+    _jp("36.5.0", "6.2.2", source="real captures: nvidia-jetpack 6.2.2+b24 on L4T R36.5.0 devices "
+        "(fixtures/data/real/r36.5.0); NVIDIA forum 'JetPack 6.2.2 (L4T R36.5.0)'; jetson-containers' NVIDIA_JETPACK "
+        "(2026-05) says 6.2.1, which real devices contradict"),
     _jp("36.4.7", "6.2.1"),
     _jp("36.4.4", "6.2.1"),
     _jp("36.4.3", "6.2"),
@@ -299,9 +301,10 @@ COMPUTE_STACKS: tuple[ComputeStack, ...] = (
                  'developer.nvidia.com/embedded/jetpack-sdk-512 ("same compute stack as 5.1.1"); '
                  "CUDA 11.4.19 per edgehook/Jetson-AI-task table", ("35.4.1",)),
     ComputeStack("5.1.3", None, None, None, _JP51X, ("35.5.0",)),
-    ComputeStack("5.1.4", None, None, None,
-                 'developer.nvidia.com/embedded/jetpack-sdk-514 ("same compute stack as JetPack 5.1.3"); '
-                 + _JP51X, ("35.6.0",)),
+    ComputeStack("5.1.4", "11.4", "8.6.0", "8.5.2",
+                 "real capture: jetson_release on an Orin Nano at L4T 35.6.0 (CUDA 11.4.315, cuDNN 8.6.0.166, TensorRT "
+                 "8.5.2.2; fixtures/data/real/r35.6.0); developer.nvidia.com/embedded/jetpack-sdk-514 (\"same compute "
+                 'stack as JetPack 5.1.3")', ("35.6.0",)),
     ComputeStack("6.0", "12.2", "8.9", "8.6", "secondary table only (code-index id 27243860172)",
                  ("36.3.0",)),
     ComputeStack("6.1", "12.6", "9.3", "10.3", 'pytorch.org/TensorRT getting_started/jetpack ("DLFW 24.09")',
@@ -309,7 +312,9 @@ COMPUTE_STACKS: tuple[ComputeStack, ...] = (
     ComputeStack("6.2", "12.6", "9.3", "10.3",
                  "pytorch.org/TensorRT getting_started/jetpack (JP6.2 version); pytorch/TensorRT PR #3453",
                  ("36.4.3",)),
-    ComputeStack("6.2.1 / 6.2.2", "12.6.10", "9.3.0", "10.3.0", "code-index id 52340033935 (secondary)",
+    ComputeStack("6.2.1 / 6.2.2", "12.6.10", "9.3.0", "10.3.0",
+                 "code-index id 52340033935 (secondary); real captures at 36.4.7 (tensorrt 10.3.0.30, "
+                 "/usr/local/cuda-12.6: fixtures/data/real/r36.4.7)",
                  ("36.4.4", "36.4.7", "36.5.0")),
     ComputeStack("7.0", "13.0", "9.12", "10.13",
                  "CUDA: jetson-containers + autowarefoundation/spconv_cpp PR #7 (release 13.0, V13.0.48); "
