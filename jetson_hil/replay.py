@@ -11,6 +11,8 @@ public source on its first line):
 - ``[read]``: facts a capture states in its own words (jetson_release's 'CUDA: 12.6.68', a report's 'jetpack : ...'),
   each a file and the regular expression whose first group is the value;
 - ``[expect]``: check id -> the text its failure message must hold, for captures of real broken or partial states;
+- ``covers``: what the package listings' filter shows (`dpkg -l | grep ...`): package groups (nvidia-jetpack, cuda,
+  cudnn, tensorrt) and nvidia-l4t-core; a package missing from a listing counts as missing on the device only there;
 - ``assembled``: true when the files come from several devices at the same L4T release.
 
 `ReplayHost(path).run(command)` answers the commands `jetson_hil.device.DeviceFacts` runs; a surface the set did not
@@ -36,8 +38,19 @@ except ModuleNotFoundError:  # Python 3.10
 
 from jetson_hil import dpkg, l4t
 from jetson_hil.errors import ParseError
+from jetson_hil.tegrastats import parse_line
+from jetson_hil.telemetry import Sample, TelemetryTimeout
 
-__all__ = ["HEADER_PREFIXES", "CaptureSet", "ObservedStack", "ReplayHost", "ReplayResult", "capture_sets", "body"]
+__all__ = [
+    "HEADER_PREFIXES",
+    "CaptureSet",
+    "ObservedStack",
+    "ReplayHost",
+    "ReplayResult",
+    "ReplayTelemetry",
+    "body",
+    "capture_sets",
+]
 
 HEADER_PREFIXES = ("# source:", "# note:")
 SURFACES = ("release", "model", "tegrastats", "cuda_version", "nvcc", "nvidia_smi")
@@ -89,6 +102,7 @@ class CaptureSet:
     package_files: tuple[Path, ...]
     reads: dict[str, tuple[Path, str]]
     expect: dict[str, str]
+    covers: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -122,6 +136,7 @@ class CaptureSet:
             package_files=tuple(local(name) for name in data.get("packages") or ()),
             reads=reads,
             expect={str(k): str(v) for k, v in (data.get("expect") or {}).items()},
+            covers=frozenset(data.get("covers") or ()),
         )
 
     def text(self, surface: str) -> str | None:
@@ -280,3 +295,38 @@ class ReplayHost:
             return self._file("nvidia_smi", "nvidia-smi")
         self.uncaptured.add(inner)
         return ReplayResult(127, "", f"replay: `{inner}` is not a command capture set {self.captures.name} answers\n")
+
+
+class ReplayTelemetry:
+    """The telemetry recorder's face (`wait_samples`, `bad_count`, `bad_lines`, `command`, `used_sudo`, `notes`) over a
+    set's captured tegrastats lines, parsed by the suite's own parser.
+
+    The captured lines play in a loop, as a device in a steady state prints them; a set without tegrastats lines
+    answers every wait with TelemetryTimeout, as a device whose tegrastats does not run.
+    """
+
+    def __init__(self, captures: CaptureSet) -> None:
+        text = captures.text("tegrastats")
+        self.command = "tegrastats (replayed from the capture)"
+        self.used_sudo = False
+        self.notes: list[str] = []
+        self.bad_lines: list[str] = []
+        self.bad_count = 0
+        self.captured = text is not None
+        self._samples: list[Sample] = []
+        for number, line in enumerate((text or "").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                self._samples.append(Sample(float(number), parse_line(line), float(number)))
+            except (ParseError, ValueError) as exc:
+                self.bad_count += 1
+                self.bad_lines.append(f"{line.strip()[:500]}  [{exc}]")
+        self.name = captures.name
+
+    def wait_samples(self, count: int, timeout: float, since: float | None = None) -> list[Sample]:
+        if not self._samples:
+            why = "no tegrastats lines in the capture set" if not self.captured else "no captured line parses"
+            raise TelemetryTimeout(f"waiting for {count} tegrastats samples: saw 0 ({why} {self.name})")
+        loops = -(-count // len(self._samples))
+        return (self._samples * loops)[: max(count, len(self._samples))]
