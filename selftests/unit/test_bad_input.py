@@ -114,7 +114,8 @@ def test_ten_megabyte_inputs_finish_quickly(name: str, shape: str) -> None:
     text = "A" * TEN_MB if shape == "one line" else ("RAM 1/2MB GR3D_FREQ 0% ii  x 1.0 arm64 d\n" * (TEN_MB // 41))
     started = time.monotonic()
     _parse_or_parse_error(name, text)
-    assert time.monotonic() - started < 30, f"{name} took {time.monotonic() - started:.1f} s on 10 MB"
+    # A hang guard (the slowest takes about 10 s on a loaded 2-core machine); speed is not the promise here.
+    assert time.monotonic() - started < 120, f"{name} took {time.monotonic() - started:.1f} s on 10 MB"
 
 
 # ------------------------------------------------------------------------------------------- payloads
@@ -198,4 +199,4 @@ def test_deep_and_ten_megabyte_payloads(payload: bytes) -> None:
     obj, problem = payloads.decode(payload)
     assert (obj is None) != (problem is None)
     _validate_everything(obj)
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 120  # a hang guard: about 2 s on a loaded 2-core machine

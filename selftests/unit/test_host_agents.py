@@ -143,7 +143,7 @@ def test_process_listing_finds_a_real_process_by_its_command_line():
     """The listing command on this machine's /proc, with a process whose command line names vl_jepa.py."""
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "agents/vl_jepa.py"])
     try:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a hang guard: the process shows up at once
         found: set[int] = set()
         while time.monotonic() < deadline and proc.pid not in found:
             out = subprocess.run(

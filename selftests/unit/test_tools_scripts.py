@@ -1,5 +1,5 @@
 """tools/jetson/gpu_diag.sh and tools/jetson/check_torch_cuda.py (runbook Task 1 and Task 2) run here, without a
-Jetson: they must finish quickly, say what is missing, and print what jetson_hil.probe reads."""
+Jetson: they must finish (never hang), say what is missing, and print what jetson_hil.probe reads."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch  # the [sim] extra, installed with the selftests
 
 from jetson_hil.probe import parse_probe
 
@@ -38,7 +39,9 @@ def _path_without(*commands: str) -> str:
     return os.pathsep.join(d for d in dirs if not any((Path(d) / c).exists() for c in commands))
 
 
-def run_diag(env_extra: dict[str, str] | None = None, timeout: float = 60) -> tuple[subprocess.CompletedProcess, float]:
+def run_diag(
+    env_extra: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[subprocess.CompletedProcess, float]:
     env = {**os.environ, "PATH": _path_without("tegrastats"), **(env_extra or {})}
     start = time.monotonic()
     done = subprocess.run([BASH, str(GPU_DIAG)], capture_output=True, text=True, timeout=timeout, env=env,
@@ -61,7 +64,7 @@ def sections(stdout: str) -> dict[str, list[str]]:
 def test_gpu_diag_here_exits_0_quickly_with_every_header():
     done, elapsed = run_diag()
     assert done.returncode == 0, done.stderr
-    assert elapsed < 15
+    assert elapsed < 60  # a hang guard: about 1 s here
     assert [line for line in done.stdout.splitlines() if line.startswith("--- ")] == HEADERS
     parts = sections(done.stdout)
     assert parts["--- tegrastats (3s) ---"] == ["tegrastats not found"]
@@ -114,7 +117,7 @@ def test_gpu_diag_samples_tegrastats_and_never_hangs(tmp_path):
     done, elapsed = run_diag({"PATH": fake + os.pathsep + _path_without("tegrastats"),
                               "GPU_DIAG_TIMEOUT": "2", "GPU_DIAG_TEGRASTATS_SECONDS": "2"})  # fmt: skip
     assert done.returncode == 0
-    assert elapsed < 12
+    assert elapsed < 60  # a hang guard far below the wedged docker's 300 s: about 4 s with its 2 s limits
     parts = sections(done.stdout)
     samples = parts["--- tegrastats (2s) ---"]
     assert samples and all(s.startswith("RAM 1923/3964MB") and s.endswith("interval=1000") for s in samples)
@@ -154,7 +157,6 @@ def run_probe(*args: str, python: str = sys.executable) -> subprocess.CompletedP
 
 
 def test_probe_with_cpu_torch_fails_cleanly():
-    torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this host has a CUDA GPU")
     done = run_probe()
@@ -169,7 +171,6 @@ def test_probe_with_cpu_torch_fails_cleanly():
 
 
 def test_probe_json_matches_the_lines():
-    pytest.importorskip("torch")
     lines = parse_probe(run_probe().stdout)
     done = run_probe("--json")
     assert done.returncode == 1
@@ -190,7 +191,6 @@ def test_probe_without_torch_reports_import_error():
 
 
 def test_probe_watchdog_ends_a_stuck_run():
-    pytest.importorskip("torch")
     done = run_probe("--timeout", "0.01")
     assert done.returncode == 1
     r = parse_probe(done.stdout)
