@@ -130,6 +130,11 @@ def test_the_issue_false_failure_is_gone() -> None:
     assert results["test_jetpack_package_versions_consistent[tensorrt]"] == (PASS, "")
 
 
+def test_docs_show_the_current_verdicts() -> None:
+    doc = (ROOT / "docs" / "real-devices.md").read_text(encoding="utf-8")
+    assert table(SETS) in doc, "docs/real-devices.md is out of date: paste the output of this file run as a script"
+
+
 def table(sets: list[CaptureSet]) -> str:
     """The markdown verdict table (release x check) of docs/real-devices.md."""
     results = {s.name: verdicts(s) for s in sets}
