@@ -19,6 +19,7 @@ Keep it short: a check that only sometimes fails under its own fault is not prov
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,10 +91,26 @@ class Row:
     note: str = ""
     window_s: float | None = None  # a longer window where the fault's check needs one (else WINDOW_S)
     profile: str = ""  # the simulator's profile to run with (`USER_PROFILE`: as its non-root user), else device.toml
+    name: str = ""  # the row's own name where one fault has several rows (else the fault's)
+    expect_path: str = ""  # the profile's [expect] path for this row's run ("" leaves the simulator's profile as is)
 
     @property
     def window(self) -> float:
         return self.window_s or WINDOW_S
+
+    @property
+    def key(self) -> str:
+        """The row's name in the matrix (and the selftest's parameter id): its own name, else its fault's."""
+        return self.name or self.fault
+
+    def profile_text(self, base: str) -> str:
+        """The simulator's profile text `base`, with this row's ``[expect] path`` when it sets one."""
+        if not self.expect_path:
+            return base
+        line = f'path = "{self.expect_path}"'
+        if re.search(r"^\[expect\]\s*$", base, flags=re.M):
+            return re.sub(r"^\[expect\]\s*$", f"[expect]\n{line}", base, count=1, flags=re.M)
+        return base.rstrip("\n") + f"\n\n[expect]\n{line}\n"
 
 
 ROWS: tuple[Row, ...] = (
@@ -493,6 +510,28 @@ ROWS: tuple[Row, ...] = (
     ),
     # --- Plan B (tensorrt simulator) ---
     Row(
+        "cublas_alloc_failed",
+        PLAN_B,
+        {},
+        name="plan_b_accepted",
+        note="the runbook's Plan B end state (PyTorch CUDA broken, TensorRT serves): the run passes, "
+        "headline 'recovered via Plan B'; Task 2's PyTorch CUDA checks are xfail carrying CUBLAS_STATUS_ALLOC_FAILED",
+    ),
+    Row(
+        "cublas_alloc_failed",
+        PLAN_B,
+        {
+            MATMUL: "CUBLAS_STATUS_ALLOC_FAILED",
+            FP16: "CUBLAS_STATUS_ALLOC_FAILED",
+            CONV: "CUBLAS_STATUS_ALLOC_FAILED",
+            _T2 + "test_runbook_path_is_the_required_one": 'requires Plan A ([expect] path = "plan_a"), but the '
+            "device is on Plan B",
+        },
+        name="plan_a_required",
+        expect_path="plan_a",
+        note='the Plan B accepted device with [expect] path = "plan_a" in its profile: the run fails, naming the path',
+    ),
+    Row(
         "missing_engine",
         PLAN_B,
         {
@@ -605,7 +644,7 @@ ROWS: tuple[Row, ...] = (
     ),
 )
 
-MATRIX: dict[str, Row] = {row.fault: row for row in ROWS}
+MATRIX: dict[str, Row] = {row.key: row for row in ROWS}
 
 
 def dgpu_only(test_id: str) -> bool:
@@ -623,7 +662,7 @@ def covered(scenario: str | None = None) -> dict[str, list[str]]:
     for row in ROWS:
         if scenario is None or row.scenario == scenario:
             for test_id in row.expected:
-                out.setdefault(test_id, []).append(row.fault)
+                out.setdefault(test_id, []).append(row.key)
     return out
 
 
@@ -772,8 +811,13 @@ def render_matrix() -> str:
             extra += f"<br>window: {row.window_s:g} s"
         if row.note:
             extra += f"<br>note: {_cell(row.note)}"
-        lines.append(f"| `{row.fault}` | {row.scenario} | {tests}{extra} | {texts} |")
-    missing = sorted(set(FAULTS) - set(MATRIX))
+        if row.expect_path:
+            extra += f'<br>profile: [expect] path = "{row.expect_path}"'
+        fault = f"`{row.fault}`" if not row.name else f"`{row.fault}` (row `{row.name}`)"
+        if not tests:
+            tests, texts = "none: the run passes", ""
+        lines.append(f"| {fault} | {row.scenario} | {tests}{extra} | {texts} |")
+    missing = sorted(set(FAULTS) - {row.fault for row in ROWS})
     if missing:
         lines += [
             "",

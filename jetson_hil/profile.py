@@ -200,10 +200,12 @@ def _topic(value: Any) -> str:
 
 
 def _host_url(value: Any) -> str:
-    allowed = "must be a testinfra URL: local://, ssh://[user@]host[:port], docker://name"
+    allowed = "must be a testinfra URL: local://, ssh://[user@]host[:port], docker://name, or replay://PATH"
     if not isinstance(value, str):
         raise _Invalid(allowed)
     if value == "local://":
+        return value
+    if value.startswith("replay://") and len(value) > len("replay://"):  # a real capture set (jetson_hil.replay)
         return value
     for pattern in (_SSH_URL, _PARAMIKO_URL):
         m = pattern.match(value)
@@ -479,6 +481,7 @@ class Expectations:
     backend: str = _f("pytorch", _one_of("pytorch", "tensorrt"), "inference backend")
     fp16: bool = _f(True, _bool, "half precision expected")
     device: str = _f("cuda", _device_string, "torch device expected in payloads")
+    path: str = _f("any", _one_of("any", "plan_a", "plan_b"), "runbook path the team requires (any: either plan)")
 
 
 @dataclass(frozen=True)

@@ -42,12 +42,19 @@ def splice(doc: str, section: str) -> str:
 
 
 def render_section(summary: Mapping[str, Any], report_location: str) -> str:
-    """Markdown for the doc: the runbook path, the verdict per task, the key figures and where the report is."""
+    """Markdown for the doc: the runbook's end state first (docs/runbook-outcomes.md), then the runbook path, the
+    verdict per task, the key figures and where the report is."""
     run = summary.get("run", {})
     plan = summary.get("plan") or {}
-    lines = [
-        f"### Hardware acceptance (jetson-hil), run {run.get('id', '?')}",
-        "",
+    end = summary.get("outcome") or {}
+    lines = [f"### Hardware acceptance (jetson-hil), run {run.get('id', '?')}", ""]
+    if end:
+        lines.append(f"**End state: {end.get('title', '?')} ({end.get('verdict', '?')})**: {end.get('headline', '')}")
+        lines += [f"- Note: {note}" for note in end.get("notes", [])]
+        if end.get("verdict") == "failed" and end.get("fix"):
+            lines.append(f"- Fix (Task {end.get('stops_at_task') or '?'}): {end['fix']}")
+        lines.append("")
+    lines += [
         f"- Device: {run.get('device', '?')}; overall: **{run.get('verdict', '?')}**",
         f"- Runbook path: {plan.get('path', 'not decided')} {plan.get('title', '')}".rstrip(),
     ]

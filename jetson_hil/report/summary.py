@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from jetson_hil import runbook
+
 SCHEMA_VERSION = 1
 TASKS = ("task1", "task2", "task3", "task4", "task5", "task6")
 SECRET = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
@@ -39,15 +41,20 @@ def jsonable(value: Any) -> Any:
 
 
 def task_verdicts(tests: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per task marker: failed if any of its tests failed or errored, passed if any passed, else skipped/not run."""
+    """Per task marker: failed if any of its tests failed or errored, passed if any passed, 'expected failure'
+    when its only findings are the expected ones (xfail: the failure that led to Plan B), else skipped/not run."""
     out: dict[str, dict[str, Any]] = {}
     for task in TASKS:
         mine = [t for t in tests if task in t.get("tasks", ())]
-        counts = {k: sum(1 for t in mine if t["outcome"] == k) for k in ("passed", "failed", "error", "skipped")}
+        counts = {
+            k: sum(1 for t in mine if t["outcome"] == k) for k in ("passed", "failed", "error", "skipped", "xfailed")
+        }
         if counts["failed"] or counts["error"]:
             verdict = "failed"
         elif counts["passed"]:
             verdict = "passed"
+        elif counts["xfailed"]:
+            verdict = "expected failure"
         elif counts["skipped"]:
             verdict = "skipped"
         else:
@@ -57,6 +64,7 @@ def task_verdicts(tests: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any
             "passed": counts["passed"],
             "failed": counts["failed"] + counts["error"],
             "skipped": counts["skipped"],
+            "xfailed": counts["xfailed"],
         }
     return out
 
@@ -162,13 +170,15 @@ def build(
     files: Sequence[str],
     data: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The summary.json document (see docs/summary-schema.json)."""
+    """The summary.json document (see docs/summary-schema.json); the run's verdict is the runbook's end state
+    (`jetson_hil.runbook.outcome`)."""
     tasks = task_verdicts(tests)
-    failed = any(t["outcome"] in ("failed", "error") for t in tests)
+    end = runbook.outcome(plan, tests)
     return jsonable(
         {
             "schema_version": SCHEMA_VERSION,
-            "run": {**run, "verdict": "failed" if failed else ("passed" if tests else "not run")},
+            "run": {**run, "verdict": end.verdict, "headline": end.headline},
+            "outcome": end.as_dict(),
             "device": device,
             "plan": plan,
             "tasks": tasks,

@@ -44,7 +44,7 @@ def test_task_verdicts():
         "task5": "skipped",
         "task6": "passed",
     }
-    assert v["task1"] == {"verdict": "failed", "passed": 1, "failed": 1, "skipped": 0}
+    assert v["task1"] == {"verdict": "failed", "passed": 1, "failed": 1, "skipped": 0, "xfailed": 0}
 
 
 def _samples(n: int, start: float = 1_700_000_000.0) -> list[SimpleNamespace]:

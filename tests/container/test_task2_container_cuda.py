@@ -198,3 +198,10 @@ def test_runbook_path_decided(plan, evidence):
     """Task 2's decision: Plan A success (Task 3), Plan A failure (Task 4) or Plan B (Task 5)."""
     evidence.data["plan"] = plan.as_dict()
     assert plan.path != runbook.UNDECIDED, f"no runbook path: {plan.reason}"
+
+
+def test_runbook_path_is_the_required_one(plan):
+    """The profile's ``[expect] path``: a team that requires one plan fails a device on the other, in one line
+    that names the path the device is on and why (docs/runbook-outcomes.md)."""
+    refusal = plan.path_refusal()
+    assert refusal is None, refusal
