@@ -262,8 +262,10 @@ def test_healthy_device_behaves_like_orin_cuda(sim: SimDevice) -> None:
     assert r["out_kept"] == "torch.float16"
     assert r["mem"] == [True, True, 33554432000]
     assert r["ordinal"] == "CUDA error: invalid device ordinal"
+    # fp16 BLAS runs upcast to fp32: about as fast as fp32, where CPU-native fp16 is about 80x slower. The band is
+    # wide enough for a loaded machine and still tells the two apart; the encoders' speed is bench_encoder's job.
     fp32_s, fp16_s = r["speed"]
-    assert fp16_s < 10 * fp32_s + 0.02, f"fp16 on the simulated GPU took {fp16_s:.3f}s vs fp32 {fp32_s:.3f}s"
+    assert fp16_s < 20 * fp32_s + 0.1, f"fp16 on the simulated GPU took {fp16_s:.3f}s vs fp32 {fp32_s:.3f}s"
 
 
 def test_gpu_clients_account_busy_time_and_vanish_at_exit(sim: SimDevice) -> None:
@@ -296,12 +298,16 @@ def test_gpu_clients_account_busy_time_and_vanish_at_exit(sim: SimDevice) -> Non
         proc.stdin.write("go\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "done"
-        time.sleep(0.7)
-        (path,) = sim.clients()
-        record = json.loads(path.read_text())
+        deadline = time.monotonic() + 60  # a hang guard: the client file is rewritten every half second
+        while True:
+            (path,) = sim.clients()
+            record = json.loads(path.read_text())
+            if record["busy_ns"] > 0.5e9 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         assert path.name.startswith(f"{record['host']}-{proc.pid}-") and record["pid"] == proc.pid
         assert record["busy_ns"] > 0.5e9, record
-        assert "-c" in record["cmdline"] and abs(record["updated"] - time.time()) < 2
+        assert "-c" in record["cmdline"] and abs(record["updated"] - time.time()) < 30, "a live, rewritten record"
         assert record["started"] <= record["updated"]
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
@@ -450,13 +456,11 @@ def test_runbook_check_script_fails_under_fault(sim: SimDevice, runbook_script: 
     assert sim.clients() == [] or fault in ("no_sm_87", "cublas_alloc_failed")
 
 
-@pytest.mark.skipif(not CHECK_SCRIPT.exists(), reason=f"{CHECK_SCRIPT} not written yet")
 def test_repo_check_script_passes_on_healthy_device(sim: SimDevice) -> None:
     proc = sim.run_file(CHECK_SCRIPT)
     assert "result pass" in proc.stdout.splitlines(), proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(not CHECK_SCRIPT.exists(), reason=f"{CHECK_SCRIPT} not written yet")
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_repo_check_script_fails_under_fault(sim: SimDevice, fault: str) -> None:
     config, texts = FAULTS[fault]
