@@ -1,11 +1,12 @@
 """The `jetson-hil` command: `jetson-hil sim up|down|status|fault` manages simulated Jetsons (one, or a fleet
-with ``--devices N``)."""
+with ``--devices N``); `jetson-hil diagnose FILE|-` names the likely cause and fix of a pasted log."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from jetson_hil import l4t
 
@@ -107,13 +108,47 @@ def _run_fleet(args) -> int:
     return 0
 
 
+def _diagnose_parser(sub) -> None:
+    diag = sub.add_parser("diagnose", help="name the likely cause and fix of an error log",
+                          description="Diagnose a log (a file, or - for stdin): each known failure's id, cause, "
+                                      "fix and the evidence line. Exit 0: none found; 1: diagnoses printed; "
+                                      "2: the input could not be read.")
+    diag.add_argument("files", nargs="+", metavar="FILE|-", help="log file(s); - reads standard input")
+    diag.add_argument("--json", action="store_true", help="print the diagnoses as a JSON list")
+
+
+def _run_diagnose(args) -> int:
+    """Exit 0 when no known failure is found, 1 when diagnoses are printed, 2 when an input cannot be read."""
+    from jetson_hil import diagnosis
+
+    texts, names = [], []
+    for name in args.files:
+        try:
+            texts.append(sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8", errors="replace"))
+        except OSError as exc:
+            print(f"jetson-hil diagnose: cannot read {name}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        names.append("stdin" if name == "-" else name)
+    found = diagnosis.diagnose(*texts, sources=names)
+    if args.json:
+        print(json.dumps([d.as_dict() for d in found], indent=2))
+    elif found:
+        print(diagnosis.format_report(found))
+    else:
+        print("no known failure signature found")
+    return 1 if found else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="jetson-hil", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _sim_parser(sub)
+    _diagnose_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "sim":
         return _run_sim(args)
+    if args.command == "diagnose":
+        return _run_diagnose(args)
     return 2
 
 

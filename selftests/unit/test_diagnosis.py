@@ -195,9 +195,10 @@ def test_several_texts_each_signature_once_in_catalogue_order():
     found = diagnose(None, "", info, logs, logs)
     assert [d.id for d in found] == ["cuda_libs_not_mounted", "default_runtime_runc", "config_device_cpu"]
     assert found[0] == Diagnosis(
-        signature("cuda_libs_not_mounted"), "libcurand.so.10: cannot open shared object file", text_index=3
+        signature("cuda_libs_not_mounted"), "libcurand.so.10: cannot open shared object file", text_index=3,
+        line=1, evidence="OSError: libcurand.so.10: cannot open shared object file",
     )
-    assert found[1].text_index == 2
+    assert found[1].text_index == 2 and found[1].line == 2 and found[1].evidence == "Default Runtime: runc"
     assert diagnose() == [] and diagnose(None, "") == []
 
 
