@@ -294,7 +294,8 @@ class ReplayHost:
         if inner.startswith("nvidia-smi"):
             return self._file("nvidia_smi", "nvidia-smi")
         self.uncaptured.add(inner)
-        return ReplayResult(127, "", f"replay: `{inner}` is not a command capture set {self.captures.name} answers\n")
+        shown = inner if len(inner) <= 120 else inner[:117] + "..."
+        return ReplayResult(127, "", f"replay: capture set {self.captures.name} does not answer `{shown}`\n")
 
 
 class ReplayTelemetry:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -128,6 +129,20 @@ def test_the_issue_false_failure_is_gone() -> None:
     """A real JetPack 6.2.1 listing with nvidia-tensorrt 6.2.1+b38: Task 1's TensorRT check passes."""
     results = verdicts(CaptureSet.load(ROOT / "fixtures" / "data" / "real" / "r36.4.7"))
     assert results["test_jetpack_package_versions_consistent[tensorrt]"] == (PASS, "")
+
+
+def test_the_suite_runs_unchanged_against_a_replay_host(tmp_path: Path) -> None:
+    """`--host replay://PATH`: the acceptance suite itself, on a real R36.4.7 AGX Orin's captures."""
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "tests/host/test_task1_gpu_diag.py",
+         "--device", "devices/local.toml", "--host", "replay://fixtures/data/real/r36.4.7", "--no-lease",
+         "--report-dir", str(tmp_path / "report")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    passed = {line.split()[1] for line in run.stdout.splitlines() if line.startswith("PASSED ")}
+    for check in ("test_host_is_tegra_with_a_parsed_release", "test_l4t_core_package_matches_the_release_file",
+                  "test_jetpack_package_versions_consistent[tensorrt]", "test_module_identified"):
+        assert f"tests/host/test_task1_gpu_diag.py::{check}" in passed, run.stdout[-3000:]
 
 
 def test_docs_show_the_current_verdicts() -> None:
