@@ -425,7 +425,8 @@ CATALOGUE: tuple[Signature, ...] = (
     ),
     Signature(
         "cuda_oom",
-        r"(?i:CUDA out of memory)|torch\.(?:cuda\.)?OutOfMemoryError|CUDA error: out of memory"
+        r"(?i:CUDA out of memory)|torch\.(?:cuda\.)?OutOfMemoryError|CUDA error: ?out of memory"
+        r"|cuda runtime error \(2\) : out of memory|error=2 : out of memory"
         r"|CUDA_ERROR_OUT_OF_MEMORY|cudaErrorMemoryAllocation|ran out of memory trying to allocate"
         r"|OOM when allocating tensor|ResourceExhaustedError|NvMapMem\w*Alloc\w*:?[^\n]*error 12\b"
         r"|cudaAllocMapped\(\) failed to allocate memory|Out of memory: Kill(?:ed)? process"
