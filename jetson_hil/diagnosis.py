@@ -265,7 +265,8 @@ CATALOGUE: tuple[Signature, ...] = (
     ),
     Signature(
         "nvml_driver_mismatch",
-        r"(?i:Failed to initialize NVML: Driver/library version mismatch)",
+        r"(?i:Failed to initialize NVML: Driver/library version mismatch)"
+        r"|NVML_SUCCESS == DriverAPI::get\(\)->nvmlInit\w*\(\) INTERNAL ASSERT FAILED",
         "the NVIDIA kernel module loaded now is not the version of the user-space driver libraries (the driver "
         "package was upgraded, often by unattended-upgrades, without a reboot), so NVML and CUDA refuse to start",
         "reboot the host so the new kernel module loads (or unload and reload the nvidia modules when nothing "
@@ -297,7 +298,8 @@ CATALOGUE: tuple[Signature, ...] = (
         "no_kernel_image",
         r"(?i:no kernel image is available for execution)|Error named symbol not found"
         r"|cudaErrorNoKernelImageForDevice|with CUDA capability sm_\d+ is not compatible with the current "
-        r"PyTorch installation|(?i:CUDA error: invalid device function)",
+        r"PyTorch installation|(?i:CUDA error: invalid device function)"
+        r"|(?i:could not find compatible [^\n]{0,60}for compute capability \d+)",
         "the torch wheel has no kernels for this SoC's SM (Orin sm_87, Xavier sm_72, Nano sm_53), e.g. a "
         "pytorch.org cu12x SBSA or nightly wheel or a conda-forge aarch64 build; Tegra has no SASS "
         "compatibility across minor SM revisions",
@@ -609,7 +611,7 @@ CATALOGUE: tuple[Signature, ...] = (
         "mqtt_not_authorised",
         r"(?i:connection refused?[,:]? not authori[sz]ed|connection refused?,? reason code:? ?5\b"
         r"|connack return code:? ?5\b|refused the connection: (?:not authori[sz]ed|bad user ?name or password)"
-        r"|connection refused:? bad user ?name or password)",
+        r"|connection refused:? bad user ?name or password|connect(?:ion)? failed[^\n]{0,80}\brc[ =:]*5\b)",
         "the MQTT broker refused the client's credentials (CONNACK 5, not authorised): mosquitto requires a "
         "username/password or an ACL the agents' settings do not satisfy",
         "give the agents the broker's credentials (MQTT_USERNAME / MQTT_PASSWORD in config/jetson.env) or "
@@ -624,7 +626,8 @@ CATALOGUE: tuple[Signature, ...] = (
         r"^Error: Connection refused[ \t]*$"
         r"|(?i:paho|mqtt|mosquitto|:1883\b|, ?1883\b)[\s\S]{0,2000}?"
         r"(?:\[Errno 111\] Connection refused|ConnectionRefusedError)"
-        r"|MQTT broker \S+ unreachable",
+        r"|MQTT broker \S+ unreachable"
+        r"|^Error: No connection could be made because the target machine actively refused it",
         "nothing accepts connections on the MQTT broker's address and port (mosquitto is stopped or "
         "crashed, listens elsewhere, or mosquitto 2.x listens on localhost only without a `listener 1883` "
         "line), so the agents cannot publish",
@@ -638,7 +641,8 @@ CATALOGUE: tuple[Signature, ...] = (
         "docker_socket_permission",
         r"permission denied while trying to connect to the Docker daemon socket"
         r"|dial unix [^\n]*docker\.sock: connect: permission denied"
-        r"|Error while fetching server API version: \('Connection aborted\.', PermissionError\(13",
+        r"|Error while fetching server API version: \('Connection aborted\.', PermissionError\(13"
+        r"|unixconn\.py[\s\S]{0,600}?PermissionError(?:: \[Errno 13\]|\(13)",
         "the user running the suite may not use the Docker socket",
         "add the user to the docker group (`sudo usermod -aG docker $USER`, then log in again) or run the "
         "suite as root",

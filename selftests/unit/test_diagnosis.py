@@ -229,3 +229,48 @@ def test_unknown_signature_id():
 def test_arbitrary_text_never_raises(text):
     found = diagnose(text)
     assert len({d.id for d in found}) == len(found)
+
+
+# The fault matrix's real error texts (jetson_hil.faultmatrix.ERROR_TEXT): each keeps the diagnosis its row
+# shows; texts no signature explains are listed so a new one is a conscious addition.
+FAULT_TEXT_DIAGNOSIS = {
+    "no_nvidia_runtime": "nvmap_missing",
+    "cuda_driver_insufficient": "cuda_driver_insufficient",
+    "no_kernel_image": "no_kernel_image",
+    "cublas_alloc_failed": "cublas_alloc_failed",
+    "libcudnn_missing": "libcudnn_missing",
+    "cpu_only_torch": "torch_cpu_build",
+    "requirements_override_torch": "torch_cpu_build",
+    "l4t_mismatch": "cuda_unavailable",
+    "tegrastats_needs_root": "sudo_password_required",
+    "dgpu_driver_not_loaded": "cuda_no_device",
+    "dgpu_driver_library_mismatch": "nvml_driver_mismatch",
+    "dgpu_driver_too_old": "cuda_driver_insufficient",
+}
+
+
+def test_fault_matrix_error_texts_keep_their_diagnosis():
+    from jetson_hil.faultmatrix import ERROR_TEXT
+
+    got = {fault: [d.id for d in diagnose(text)] for fault, text in ERROR_TEXT.items()}
+    for fault, expected in FAULT_TEXT_DIAGNOSIS.items():
+        assert got[fault][:1] == [expected], (fault, got[fault])
+    unexplained = sorted(f for f, ids in got.items() if not ids)
+    assert unexplained == ["broker_down", "cuda_init_crash", "dgpu_mig_no_utilisation", "jetpack_package_missing",
+                           "tegra_release_missing", "tegrastats_missing"]
+
+
+def test_as_dict_is_the_structured_form():
+    (d,) = diagnose("ok\nImportError: libcudnn.so.8: cannot open shared object file", sources=["docker logs vl_jepa"])
+    assert d.as_dict() == {
+        "id": "libcudnn_missing",
+        "family": "CUDA libraries missing",
+        "cause": d.cause,
+        "fix": d.fix,
+        "evidence": "ImportError: libcudnn.so.8: cannot open shared object file",
+        "match": "libcudnn.so.8: cannot open shared object file",
+        "where": "docker logs vl_jepa",
+        "line": 2,
+        "explains": ["cuda_libs_not_mounted"],
+        "source": d.source,
+    }
