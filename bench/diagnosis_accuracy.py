@@ -137,7 +137,11 @@ def evaluate(entries: list[Entry]) -> tuple[Score, Score, list[tuple[Entry, str]
         got = first_id(e.text)
         score = held if e.held_out else tuning
         score.total += 1
-        confusion[(family_of(e.expect[0]), family_of(got) if got not in e.expect else family_of(e.expect[0]))] += 1
+        want = family_of(e.expect[0])
+        if got in e.expect:
+            confusion[(want, want)] += 1
+        else:  # a wrong id inside the right family still counts, and shows, as a miss
+            confusion[(want, family_of(got) + (" (other id)" if family_of(got) == want else ""))] += 1
         if got in e.expect:
             score.correct += 1
         else:

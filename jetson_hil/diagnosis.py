@@ -192,8 +192,9 @@ CATALOGUE: tuple[Signature, ...] = (
     ),
     Signature(
         "nvidiactl_mount_error",
-        r"nvidia-container-cli: mount error: stat failed: /dev/nvidiactl",
-        "an old nvidia-container-toolkit stops at a CSV entry for a device node this SoC does not have",
+        r"nvidia-container-cli: mount error: stat failed: ",
+        "an old nvidia-container-toolkit stops at an entry it cannot find (on Jetson a CSV line for a device "
+        "node this SoC does not have, such as /dev/nvidiactl)",
         "upgrade the NVIDIA container toolkit (JetPack's `nvidia-container` package; newer versions log "
         "`missing device` and go on) or delete the stale line from "
         "/etc/nvidia-container-runtime/host-files-for-container.d/*.csv",
@@ -251,7 +252,8 @@ CATALOGUE: tuple[Signature, ...] = (
         "cuda_driver_insufficient",
         r"cudaGetDevice\w* returned 35|CUDA driver version is insufficient for CUDA runtime version"
         r"|cudaErrorInsufficientDriver|CUDA error code=35\b|\(35 vs\. 0\)"
-        r"|The NVIDIA driver on your system is too old|forward compatibility was attempted on non supported HW",
+        r"|The NVIDIA driver on your system is too old|forward compatibility was attempted on non supported HW"
+        r"|CUDA initialization failure with error:? 35\b",
         "the container's CUDA runtime is newer than the host's L4T driver supports (e.g. a CUDA 12.8 image on "
         "JetPack 6, whose driver is CUDA 12.6; an x86 nvidia/cuda image on a Nano), or on Jetson the container "
         "got no driver at all (started without the nvidia runtime), which the CUDA runtime reports the same way",
@@ -280,11 +282,13 @@ CATALOGUE: tuple[Signature, ...] = (
         "cuda_no_device",
         r"(?i:no CUDA-capable device is detected)|CUDA_ERROR_NO_DEVICE|cudaErrorNoDevice"
         r"|cudaGetDeviceCount returned (?:38|100)\b|Found no NVIDIA driver on your system"
-        r"|couldn't communicate with the NVIDIA driver",
-        "CUDA finds no GPU: on a Jetson the process has no Tegra driver to talk to (the container started "
-        "without the nvidia runtime, so /dev/nvhost-* and the L4T CUDA driver are not inside, or a custom "
-        "root filesystem lacks the nvidia-l4t packages); on a discrete-GPU host the NVIDIA kernel driver is "
-        "not loaded",
+        r"|couldn't communicate with the NVIDIA driver|CUDA driver initialization failed"
+        r"|cudaErrorInitializationError|cuda runtime error \(3\) : initialization error"
+        r"|CUDA error[^\n]*: initialization error",
+        "CUDA finds no GPU or cannot initialise its driver: on a Jetson the process has no Tegra driver to talk "
+        "to (the container started without the nvidia runtime, so /dev/nvhost-* and the L4T CUDA driver are not "
+        "inside, or a custom root filesystem lacks the nvidia-l4t packages); on a discrete-GPU host the NVIDIA "
+        "kernel driver is not loaded or was half-upgraded",
         "run vl_jepa with `runtime: nvidia` (check `sudo -n docker exec vl_jepa_agent ls /dev/nvhost-ctrl-gpu "
         "/dev/nvmap`); on the host check `cat /etc/nv_tegra_release` and `dpkg -l | grep nvidia-l4t-cuda` "
         "(reinstall JetPack or reflash if missing); on a dGPU host load the driver (`sudo modprobe nvidia`, "
