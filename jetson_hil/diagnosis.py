@@ -630,7 +630,7 @@ CATALOGUE: tuple[Signature, ...] = (
         r"^Error: Connection refused[ \t]*$"
         r"|(?i:paho|mqtt|mosquitto|:1883\b|, ?1883\b)[\s\S]{0,2000}?"
         r"(?:\[Errno 111\] Connection refused|ConnectionRefusedError)"
-        r"|MQTT broker \S+ unreachable"
+        r"|MQTT broker (\S+) unreachable(?![\s\S]*MQTT connected to \1)"
         r"|^Error: No connection could be made because the target machine actively refused it",
         "nothing accepts connections on the MQTT broker's address and port (mosquitto is stopped or "
         "crashed, listens elsewhere, or mosquitto 2.x listens on localhost only without a `listener 1883` "

@@ -274,3 +274,16 @@ def test_as_dict_is_the_structured_form():
         "explains": ["cuda_libs_not_mounted"],
         "source": d.source,
     }
+
+
+def test_agent_startup_race_with_the_broker_is_healthy():
+    race = (
+        "2026-02-01T10:00:00.125Z vl_jepa: MQTT connecting to 127.0.0.1:1883\n"
+        "2026-02-01T10:00:00.126Z vl_jepa: MQTT broker 127.0.0.1:1883 unreachable; retrying with backoff\n"
+        "2026-02-01T10:00:01.200Z vl_jepa: MQTT connected to 127.0.0.1:1883\n"
+    )
+    assert diagnose(race) == []
+    down = race.rsplit("\n", 2)[0] + "\n"
+    assert [d.id for d in diagnose(down)] == ["mqtt_connection_refused"]
+    refused = "2026-02-01T10:00:00.126Z scene: MQTT 127.0.0.1:1883 refused the connection: Not authorized\n"
+    assert [d.id for d in diagnose(refused)] == ["mqtt_not_authorised"]
