@@ -170,8 +170,9 @@ CATALOGUE: tuple[Signature, ...] = (
     Signature(
         "nvmap_permission_denied",
         r"NvRmMemInitNvmap failed with Permission denied|549: Memory Manager Not supported"
-        r"|NvRmMemInit failed",
-        "the process cannot open /dev/nvmap (root:video, mode 0660): it runs as a user outside the video group",
+        r"|NvRmMemInit failed|(?i:nvml(?: error)?: insufficient permissions|initialize NVML: Insufficient Permissions)",
+        "the process cannot open /dev/nvmap (root:video, mode 0660; /dev/nvidia* on a discrete GPU): it runs as a "
+        "user outside the video group",
         "run the agent as root or in the video group (`group_add: [video]` on vl_jepa in docker-compose.yml; "
         "`sudo usermod -aG video $USER` for host processes)",
         "anduril/jetpack-nixos #118",
@@ -287,12 +288,12 @@ CATALOGUE: tuple[Signature, ...] = (
         r"|CUDA error[^\n]*: initialization error",
         "CUDA finds no GPU or cannot initialise its driver: on a Jetson the process has no Tegra driver to talk "
         "to (the container started without the nvidia runtime, so /dev/nvhost-* and the L4T CUDA driver are not "
-        "inside, or a custom root filesystem lacks the nvidia-l4t packages); on a discrete-GPU host the NVIDIA "
-        "kernel driver is not loaded or was half-upgraded",
-        "run vl_jepa with `runtime: nvidia` (check `sudo -n docker exec vl_jepa_agent ls /dev/nvhost-ctrl-gpu "
-        "/dev/nvmap`); on the host check `cat /etc/nv_tegra_release` and `dpkg -l | grep nvidia-l4t-cuda` "
-        "(reinstall JetPack or reflash if missing); on a dGPU host load the driver (`sudo modprobe nvidia`, "
-        "or reinstall it and reboot)",
+        "inside, the process runs as a user outside the video group, or a custom root filesystem lacks the "
+        "nvidia-l4t packages); on a discrete-GPU host the NVIDIA kernel driver is not loaded or was half-upgraded",
+        "run vl_jepa with `runtime: nvidia`, as root or with `group_add: [video]` (check `sudo -n docker exec "
+        "vl_jepa_agent ls /dev/nvhost-ctrl-gpu /dev/nvmap`); on the host check `cat /etc/nv_tegra_release` and "
+        "`dpkg -l | grep nvidia-l4t-cuda` (reinstall JetPack or reflash if missing); on a dGPU host load the "
+        "driver (`sudo modprobe nvidia`, or reinstall it and reboot)",
         "idavis/jetson-containers #17; NVIDIA/nvidia-docker #1021, #548; vjrantal/iot-edge-darknet-module #6",
         supersedes=(_UNAVAILABLE,),
         family=F_DRIVER,
@@ -485,7 +486,7 @@ CATALOGUE: tuple[Signature, ...] = (
     Signature(
         _UNAVAILABLE,
         r"^cuda_available False[ \t]*$|torch\.cuda\.is_available\(\)(?:\W{1,10}| is | == )False\b"
-        r"|cuda_available is False",
+        r"|cuda_available is False|^Is CUDA available: False",
         "torch has CUDA but sees no GPU: the image's L4T major release differs from the host's (e.g. an r35 "
         "image on a JetPack 6 / R36 host) or the container runs without the nvidia runtime",
         L4T_IMAGE_FIX + " (`sudo docker info | grep 'Default Runtime'` should say nvidia)",
@@ -554,6 +555,7 @@ CATALOGUE: tuple[Signature, ...] = (
     Signature(
         "engine_missing",
         r"(?i)(?:no such file or directory|not found|does not exist|missing)\W[^\n]*?\.(?:engine|plan)\b"
+        r"|Deserialize engine failed because file path: [^\n]*? open error"
         r"|\.(?:engine|plan)\b[\"']?\W{0,3}(?:no such file|not found|does not exist|is missing)",
         "the TensorRT engine named by VL_JEPA_ENGINE_PATH is not there (not built on this device, or "
         "/mnt/ssd/models not mounted into vl_jepa)",
