@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -86,7 +85,6 @@ def test_checks_fail_by_name_on_bad_embeddings_and_the_session_ends_normally(saf
     feeder = threading.Thread(target=flood, daemon=True)
     feeder.start()
     try:
-        time.sleep(1)
         run = suite_run.run(
             [f"--device=sim:{safety_sim.name}", "--window", "6", "--report-dir", str(tmp_path / "r"),
              "tests/mqtt/test_task3_gpu_embeddings.py"],
