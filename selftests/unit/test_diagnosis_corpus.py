@@ -89,7 +89,8 @@ def test_healthy_logs_give_no_diagnosis():
 
 def test_healthy_corpus_covers_each_kind():
     kinds = Counter(name.split("/")[-1] for name, _ in HEALTHY)
-    assert {"agents.txt", "benign_warnings.txt", "docker_compose.txt", "mosquitto.txt"} <= set(kinds)
+    files = {"agents.txt", "benign_warnings.txt", "docker_compose.txt", "mosquitto.txt", "torch_compose_warnings.txt"}
+    assert files <= set(kinds)
     assert sum(n for name, n in Counter(n for n, _ in HEALTHY).items() if "tegrastats" in name) >= 20
 
 
