@@ -12,6 +12,7 @@ promises checked at the session's end (by the controller under pytest-xdist).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ settings.register_profile("selftests", deadline=None)
 settings.load_profile("selftests")
 
 _USER_REPORTS = "JETSON_HIL_SELFTEST_USER_REPORTS"
+_SIM_IDENTITY = ("kind", "module", "release", "encoder", "backend", "rate", "mqtt_port", "ssh_port")
 if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller, or a plain run; xdist workers inherit both
     os.environ[_USER_REPORTS] = os.environ.get("JETSON_HIL_REPORTS") or str(ROOT / "reports")
     os.environ["JETSON_HIL_REPORTS"] = str(Path(tempfile.mkdtemp(prefix="jetson-hil-selftest-")) / "reports")
@@ -51,9 +53,13 @@ def _user_state() -> dict[str, object]:
         "reports/": sorted(p.name for p in reports.iterdir()) if reports.is_dir() else [],
         "reports/latest": os.readlink(latest) if latest.is_symlink() else None,
     }
-    for cfg in sorted((state_root() / "sim").glob("*/sim.json")):
-        if not owned(cfg.parent.name):
-            state[f"simulator {cfg.parent.name}"] = (cfg.stat().st_mtime_ns, cfg.read_text())
+    for path in sorted((state_root() / "sim").glob("*/sim.json")):
+        if not owned(path.parent.name):
+            try:  # what a selftest that took the name would change; faults the user toggles meanwhile are theirs
+                cfg = json.loads(path.read_text())
+                state[f"simulator {path.parent.name}"] = {k: cfg.get(k) for k in _SIM_IDENTITY}
+            except (OSError, ValueError):
+                continue
     return state
 
 
