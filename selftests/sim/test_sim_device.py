@@ -35,25 +35,29 @@ def test_compose_in_device_host_runs_four_services(sim):
     assert {"vl_jepa", "embedding_guard", "scene", "policy"} <= running
 
 
-def _collect(port: int, topic: str, seconds: float) -> list[tuple[float, dict]]:
+def _collect(port: int, topic: str, count: int, timeout: float) -> list[tuple[float, dict]]:
+    """The first `count` messages on `topic` with their arrival times (fewer if `timeout` s pass first)."""
     got: list[tuple[float, dict]] = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.on_connect = lambda c, *a: c.subscribe(topic)
     client.on_message = lambda c, u, m: got.append((time.monotonic(), json.loads(m.payload)))
     client.connect("127.0.0.1", port)
     client.loop_start()
-    time.sleep(seconds)
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
     client.loop_stop()
     client.disconnect()
-    return got
+    return got[:count]
 
 
 def test_plain_subscriber_sees_embeddings_at_rate_and_dim(sim):
-    got = _collect(sim.mqtt_port, "vision/embeddings", 6.0)
-    assert len(got) >= 10, f"only {len(got)} embeddings in 6 s"
+    got = _collect(sim.mqtt_port, "vision/embeddings", count=30, timeout=120)  # a hang guard: 6 s at 5 Hz
+    assert len(got) == 30, f"only {len(got)} embeddings in 120 s"
     times = [t for t, _ in got]
     rate = (len(times) - 1) / (times[-1] - times[0])
-    assert abs(rate - sim.rate) <= 0.1 * sim.rate, f"rate {rate:.2f} Hz, configured {sim.rate} Hz"
+    # A plausible band (arrivals on a loaded machine); the precise rate is bench/perf_fidelity.py's to measure.
+    assert 0.5 * sim.rate <= rate <= 1.5 * sim.rate, f"rate {rate:.2f} Hz, configured {sim.rate} Hz"
     assert {len(p["embedding"]) for _, p in got} == {64}
     assert {p["dim"] for _, p in got} == {64}
 
@@ -68,9 +72,13 @@ def test_gr3d_follows_the_agent_device(sim):
     assert busy and max(busy) > 0, f"GR3D {busy} while vl_jepa runs on cuda"
     simulator.set_fault(sim.name, "config_cpu", True, log=lambda m: None)
     try:
-        time.sleep(2)
+        deadline = time.monotonic() + 120  # a hang guard: the GPU is idle within a few seconds of the move
         idle = _gr3d(sim)
+        while not (idle and max(idle) == 0) and time.monotonic() < deadline:
+            idle = _gr3d(sim)
         assert idle and max(idle) == 0, f"GR3D {idle} after vl_jepa moved to cpu"
+        idle = _gr3d(sim)
+        assert idle and max(idle) == 0, f"GR3D {idle}: vl_jepa on cpu, yet the GPU got busy again"
     finally:
         simulator.set_fault(sim.name, "config_cpu", False, log=lambda m: None)
 
@@ -78,5 +86,5 @@ def test_gr3d_follows_the_agent_device(sim):
 @pytest.mark.parametrize("verb", ["up", "down", "status", "fault"])
 def test_every_verb_has_help(verb):
     cmd = [sys.executable, "-m", "jetson_hil.cli", "sim", verb, "--help"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "usage:" in out.stdout
