@@ -19,7 +19,7 @@ from jetson_hil.sim.paths import REPO_DIR
 NAME = sim_name("gpuload")
 LOAD = (
     "import time, torch\nx = torch.randn(384, 384, device='cuda')\n"
-    "end = time.time() + 60\nwhile time.time() < end:\n    x @ x\n"
+    "end = time.time() + 900\nwhile time.time() < end:\n    x @ x\n"  # busy for the whole test (down ends it)
 )
 TASK3 = "tests/mqtt/test_task3_gpu_embeddings.py::test_agent_process_computes_on_the_gpu"
 GR3D = "tests/mqtt/test_task6_success.py::test_gpu_active"
@@ -29,10 +29,13 @@ GR3D = "tests/mqtt/test_task6_success.py::test_gpu_active"
 def cpu_agent_with_gpu_load():
     quiet = lambda m: None  # noqa: E731
     cfg = simulator.up(simulator.SimConfig(name=NAME, encoder="tiny", faults=["config_cpu"]), log=quiet)
-    simulator.settle(cfg)
-    subprocess.run(["docker", "exec", "-d", "gpuload_embedding_guard", "python3", "-c", LOAD], check=True)
-    yield cfg
-    simulator.down(NAME, purge=True, log=quiet)
+    try:
+        simulator.settle(cfg, timeout=180)  # a hang guard: returns once the agents publish
+        guard = cfg.layout().container("embedding_guard")
+        subprocess.run(["docker", "exec", "-d", guard, "python3", "-c", LOAD], check=True, timeout=120)
+        yield cfg
+    finally:
+        simulator.down(NAME, purge=True, log=quiet)
 
 
 def test_agent_on_cpu_fails_gpu_use_while_another_load_passes_gr3d(cpu_agent_with_gpu_load, tmp_path):
