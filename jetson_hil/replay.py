@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
+    import tomli as tomllib
 
 from jetson_hil import dpkg, l4t
 from jetson_hil.errors import ParseError
