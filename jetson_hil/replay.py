@@ -211,7 +211,9 @@ def _upstream(version: str) -> str | None:
 
 
 def capture_sets(root: Path = REAL) -> list[CaptureSet]:
-    """Every capture set under the corpus root, in release order."""
+    """Every capture set under the corpus root, in release order (none where the corpus is not shipped)."""
+    if not root.is_dir():
+        return []
     return [CaptureSet.load(folder) for folder in sorted(root.iterdir()) if (folder / "capture.toml").is_file()]
 
 

@@ -1,15 +1,20 @@
 """What a Jetson of a given module and L4T release carries: release file, packages, CUDA files.
 
-Versions come from the knowledge tables in `jetson_hil.l4t`; GCIDs and dates are the real ones
-where the facts file quotes a release line, otherwise made up in the same form.
+Which packages and which series come from the knowledge tables in `jetson_hil.l4t`; the exact versions (build
+numbers, Debian revisions, nvidia-l4t-core's build stamp, JetPack's meta-package build) and the package names a
+real device lists (JetPack's meta-packages, cuda-nvcc, nvidia-l4t-kernel) come from the real captures in
+fixtures/data/real (`jetson_hil.replay`) where they hold them. GCIDs and dates are the real ones where the facts
+file quotes a release line, otherwise made up in the same form.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 
 from jetson_hil import l4t
+from jetson_hil.replay import capture_sets
 
 # First lines of /etc/nv_tegra_release as quoted in the facts (section 2).
 KNOWN_LINES = {
@@ -39,6 +44,35 @@ PYTORCH_IMAGES = {
 PYTORCH_IMAGE_R36_EARLY = "dustynv/l4t-pytorch:r36.2.0"
 # l4t-base carries no CUDA libraries since r34 (facts section 4): torch in it finds no cuDNN.
 L4T_BASE_IMAGES = ("nvcr.io/nvidia/l4t-base:r36.4.0",)
+
+
+# JetPack's meta-packages as real devices list them (fixtures/data/real/r36.4.7/packages.txt, r32.5's apt show),
+# versioned like nvidia-jetpack.
+META_PACKAGES = ("nvidia-jetpack-runtime", "nvidia-jetpack-dev", "nvidia-cuda", "nvidia-tensorrt")
+# The kernel each L4T line ships, from the captures' uname and package lines (r32.7.4/dpkg_l.txt,
+# r36.3.0/apt_list_l4t.txt, r36.4.3/jetson_release.txt, r36.5.0/measured_orin_nano_super.txt,
+# r38.4.0/environment_table.txt).
+KERNELS = {(32, 7): "4.9.337", (36, 3): "5.15.136", (36, 4): "5.15.148", (36, 5): "5.15.185", (38, 4): "6.8.12"}
+# nvidia-l4t-core's build stamp when no capture of that exact release gives one (the simulator's own).
+DEFAULT_STAMP = "20240912212859"
+
+
+@cache
+def real_packages() -> tuple[tuple[str, str, str], ...]:
+    """(package, version, L4T release) of every installed package the real captures list, with their set's L4T."""
+    out = []
+    for captures in capture_sets():
+        release = captures.observed().l4t
+        for p in captures.packages:
+            if p.installed and p.version and release:
+                out.append((p.name, p.version, release))
+        core = captures.read("l4t_core")
+        if core and release:
+            out.append(("nvidia-l4t-core", core.split("nvidia-l4t-core")[-1].strip(), release))
+        jetpack = captures.read("jetpack")
+        if jetpack and release and any(c in jetpack for c in "+-"):
+            out.append(("nvidia-jetpack", jetpack, release))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -85,29 +119,50 @@ class Release:
             return {f"{base}/version.txt": f"CUDA Version {full}\n"}
         return {f"{base}/version.json": json.dumps({"cuda": {"name": "CUDA SDK", "version": full}}, indent=3)}
 
+    def _real(self, name: str, series: str | None = None, same_release: bool = False) -> str | None:
+        """A real device's version of `name`: from a capture of this very release when `same_release`, else from
+        any capture whose version is of `series` (the table's component version); None when no capture has one."""
+        for pkg, version, release in real_packages():
+            if pkg != name:
+                continue
+            if same_release and release == self.version:
+                return version
+            if not same_release and series and version.split(":")[-1].startswith(series + "."):
+                return version
+        return None
+
     def packages(self) -> list[tuple[str, str, str]]:
         """(name, version, description) of the JetPack packages `dpkg -l` lists on such a device."""
         v, stack = self.parsed, self.stack
-        stamp = "20240912212859"
-        core = f"{v.major}.{v.minor}.{v.patch}-{stamp}"
+        core = self._real("nvidia-l4t-core", same_release=True) or f"{v.major}.{v.minor}.{v.patch}-{DEFAULT_STAMP}"
+        jetpack = self._real("nvidia-jetpack", same_release=True) or f"{self.jetpack}+b123"
         cuda = stack.cuda if stack and stack.cuda else "10.2"
         cmaj, cmin = cuda.split(".")[:2]
+        nvcc = self._real(f"cuda-nvcc-{cmaj}-{cmin}", f"{cmaj}.{cmin}") or f"{cuda}-1"
         pkgs = [
             ("nvidia-l4t-core", core, "NVIDIA Core Package"),
-            ("nvidia-l4t-tools", core, "NVIDIA Public Test Tools Package (tegrastats)"),
+            ("nvidia-l4t-tools", core, "NVIDIA Public Test Tools Package"),
             ("nvidia-l4t-cuda", core, "NVIDIA CUDA Package"),
-            ("nvidia-jetpack", f"{self.jetpack}+b123", "NVIDIA Jetpack Meta Package"),
-            (f"cuda-toolkit-{cmaj}-{cmin}", f"{cuda}-1", "CUDA Toolkit meta-package"),
+            ("nvidia-jetpack", jetpack, "NVIDIA Jetpack Meta Package"),
+            *((name, jetpack, "NVIDIA Jetpack Meta Package") for name in META_PACKAGES),
+            (f"cuda-toolkit-{cmaj}-{cmin}", self._real(f"cuda-toolkit-{cmaj}-{cmin}", f"{cmaj}.{cmin}") or f"{cuda}-1",
+             f"CUDA Toolkit {cmaj}.{cmin} meta-package"),
             (f"cuda-runtime-{cmaj}-{cmin}", f"{cuda}-1", "CUDA Runtime native Meta-package"),
+            (f"cuda-nvcc-{cmaj}-{cmin}", nvcc, "CUDA nvcc"),
             ("nvidia-container-toolkit", "1.16.2-1", "NVIDIA Container toolkit"),
         ]
+        if kernel := KERNELS.get((v.major, v.minor)):
+            pkgs.append(("nvidia-l4t-kernel", f"{kernel}-tegra-{core}", "NVIDIA Kernel Package"))
         if stack and stack.cudnn:
             cudnn_major = stack.cudnn.split(".")[0]
             name = f"libcudnn{cudnn_major}-cuda-{cmaj}" if int(cudnn_major) >= 9 else f"libcudnn{cudnn_major}"
-            pkgs.append((name, f"{stack.cudnn}.0-1+cuda{cmaj}.{cmin}", "cuDNN runtime libraries"))
+            version = self._real(name, stack.cudnn) or f"{stack.cudnn}.0-1+cuda{cmaj}.{cmin}"
+            pkgs.append((name, version, "cuDNN runtime libraries"))
         if stack and stack.tensorrt:
             trt = stack.tensorrt
-            pkgs.append(("tensorrt", f"{trt}.0-1+cuda{cmaj}.{cmin}", "Meta package for TensorRT"))
-            pkgs.append((f"libnvinfer{trt.split('.')[0]}", f"{trt}.0-1+cuda{cmaj}.{cmin}",
+            runtime = f"libnvinfer{trt.split('.')[0]}"
+            pkgs.append(("tensorrt", self._real("tensorrt", trt) or f"{trt}.0-1+cuda{cmaj}.{cmin}",
+                         "Meta package of TensorRT"))
+            pkgs.append((runtime, self._real(runtime, trt) or f"{trt}.0-1+cuda{cmaj}.{cmin}",
                          "TensorRT runtime libraries"))
         return pkgs

@@ -76,3 +76,15 @@ def test_meta_package_versions_name_the_jetpack() -> None:
 
 def test_dpkg_query_name_with_architecture_reads_as_l4t_core() -> None:
     assert l4t.parse_dpkg_core_version("nvidia-l4t-core:arm64\t36.4.4-20250616085344").version == (36, 4, 4)
+
+
+def test_the_simulator_lists_real_versions_and_meta_packages() -> None:
+    """The simulated R36.4.7 AGX Orin lists what the real one does (fixtures/data/real/r36.4.7/packages.txt)."""
+    from jetson_hil.sim.jetson_release import Release
+
+    listed = {name: version for name, version, _d in Release("36.4.7", "orin-agx").packages()}
+    assert listed["nvidia-l4t-core"] == "36.4.7-20250918154033"
+    assert listed["nvidia-tensorrt"] == listed["nvidia-jetpack"] == "6.2.1+b38"
+    assert listed["tensorrt"] == listed["libnvinfer10"] == "10.3.0.30-1+cuda12.5"
+    assert listed["nvidia-l4t-kernel"].startswith("5.15.148-tegra-36.4.7-")
+    assert "cuda-nvcc-12-6" in listed
