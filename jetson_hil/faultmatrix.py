@@ -49,6 +49,24 @@ _T3 = "tests/mqtt/test_task3_gpu_embeddings.py::"
 _T4 = "tests/container/test_task4_image_alignment.py::"
 _T5 = "tests/container/test_task5_tensorrt.py::"
 _T6 = "tests/mqtt/test_task6_success.py::"
+_STACK = "tests/mqtt/test_task6_whole_stack.py::"
+_T1P = "tests/host/test_task1_host_probe.py::"
+IMAGE_PROBE = _T2 + "test_image_carries_the_runbooks_probe"
+GUARD_JOB = _STACK + "test_guard_classifies_the_embeddings"
+SCENE_KEEPS_UP = _STACK + "test_scene_keeps_up_with_the_embeddings"
+
+
+def service_check(service: str) -> str:
+    """The whole-stack check of one compose service's container (running, not paused, not restarting)."""
+    return _STACK + f"test_service_is_running_and_not_restarting[{service}]"
+
+
+GUARD_SILENT = "embedding_guard published nothing on vision/guard"
+SCENE_DOWN = {
+    _T6 + "test_understanding_arrives": "the scene agent is down",
+    _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
+    _T6 + "test_actuation_results_arrive": "nothing on act/result",
+}
 
 MATMUL = _T2 + "test_gpu_computes_correctly[cuda_matmul_ok-an fp32 matmul on the GPU equals the CPU's]"
 FP16 = _T2 + "test_gpu_computes_correctly[cuda_fp16_ok-an fp16 matmul on the GPU is close to the CPU's]"
@@ -60,6 +78,7 @@ STILL_ON_GPU = _T6 + "test_agent_still_computes_on_the_gpu"
 # A crash-looping vl_jepa: which check meets it running, restarting, or mid-restart is a race
 CRASHLOOP_RACES = {
     _T2 + "test_probe_runs_in_the_container": "the container restarts between the status check and the probe's exec",
+    IMAGE_PROBE: "the container restarts between the status check and this check's exec",
     STILL_ON_GPU: "a restarting vl_jepa holds a CUDA context for a moment before it exits",
 }
 NO_RELEASE = "Task 1 needs the L4T release"
@@ -259,6 +278,7 @@ ROWS: tuple[Row, ...] = (
         PLAN_A,
         {
             _T3 + "test_embeddings_arrive_within_the_window": "MQTT broker 127.0.0.1",
+            service_check("mosquitto"): "mosquitto (",
         },
         note="the broker is the session's MQTT transport: the first MQTT check fails, every later one skips naming it",
     ),
@@ -502,9 +522,39 @@ ROWS: tuple[Row, ...] = (
     Row(
         "scene_down",
         PLAN_A,
+        {**SCENE_DOWN, service_check("scene"): "is exited, exit code 0, not running"},
+    ),
+    # --- the whole stack: every service the runbook restarts, stopped, killed, paused or silent ---
+    Row(
+        "scene_killed",
+        PLAN_A,
+        {**SCENE_DOWN, service_check("scene"): "is exited, exit code 137, not running"},
+    ),
+    Row("scene_silent", PLAN_A, SCENE_DOWN),
+    Row(
+        "scene_stale_embeddings",
+        PLAN_A,
+        {SCENE_KEEPS_UP: "scene's embeddings block is stale"},
+    ),
+    Row(
+        "guard_stopped",
+        PLAN_A,
+        {service_check("embedding_guard"): "is exited, exit code 0, not running", GUARD_JOB: GUARD_SILENT},
+    ),
+    Row(
+        "guard_paused",
+        PLAN_A,
+        {service_check("embedding_guard"): "docker unpause", GUARD_JOB: GUARD_SILENT},
+    ),
+    Row("guard_silent", PLAN_A, {GUARD_JOB: GUARD_SILENT}),
+    Row("env_not_recreated", PLAN_A, {_STACK + "test_services_run_the_env_file": "edited without recreating"}),
+    Row("runbook_probe_missing", PLAN_A, {IMAGE_PROBE: "has no /app/tools/jetson/check_torch_cuda.py"}),
+    Row("gpu_diag_missing", PLAN_A, {_T1P + "test_project_carries_gpu_diag": "gpu_diag.sh is missing on the device"}),
+    Row(
+        "policy_stopped",
+        PLAN_A,
         {
-            _T6 + "test_understanding_arrives": "the scene agent is down",
-            _T6 + "test_location_updates_keep_coming": "scene stalls or stops locating",
+            service_check("policy"): "is exited, exit code 0, not running",
             _T6 + "test_actuation_results_arrive": "nothing on act/result",
         },
     ),
@@ -732,6 +782,15 @@ HOW = {
     "agent_restarted": "SIGKILL to vl_jepa's main process from the host; Docker's restart policy restarts it. "
     "Clearing recreates the container (a restart count only resets that way)",
     "scene_down": "`docker-compose stop scene` on the device",
+    "scene_killed": "`docker kill` of the scene container (exit 137; a killed container stays down); clearing starts "
+    "it",
+    "guard_stopped": "`docker-compose stop embedding_guard` on the device",
+    "guard_paused": "`docker pause` of the embedding_guard container; clearing unpauses it",
+    "policy_stopped": "`docker-compose stop policy` on the device",
+    "env_not_recreated": "`VL_JEPA_RATE` doubled in config/jetson.env and nothing recreated",
+    "runbook_probe_missing": "`RUN rm -f /app/tools/jetson/check_torch_cuda.py` added to the Dockerfile after "
+    "`COPY tools/ /app/tools/`; vl_jepa rebuilt and recreated",
+    "gpu_diag_missing": "the project's tools/jetson/gpu_diag.sh moved aside on the device",
     "few_centroid_samples": "centroids.json rewritten with `samples: 5` per class; embedding_guard restarted",
     "identical_centroids": "centroids.json rewritten with every class's centroid equal to the first's; "
     "embedding_guard restarted",
@@ -853,7 +912,12 @@ def render_faults() -> str:
         live = "yes (`sim fault set|clear`)"
         if fault.kind == "config" and fault.image:
             live += f"; needs the base image `{fault.image}`, rebuilds vl_jepa"
-        elif fault.kind == "config" and name in ("cpu_only_torch", "requirements_override_torch", "no_kernel_image"):
+        elif fault.kind == "config" and name in (
+            "cpu_only_torch",
+            "requirements_override_torch",
+            "no_kernel_image",
+            "runbook_probe_missing",
+        ):
             live += "; rebuilds vl_jepa"
         lines += [
             f"## `{name}`",

@@ -67,7 +67,7 @@ def render_section(summary: Mapping[str, Any], report_location: str) -> str:
     if figures:
         lines += ["", "Key figures:", ""]
         lines += [f"- {name}: {text}" for name, text in figures]
-    lines += ["", f"Report: {report_location}"]
+    lines += ["", f"Report: [{report_location}]({report_location})"]
     return "\n".join(lines) + "\n"
 
 

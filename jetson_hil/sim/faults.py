@@ -36,7 +36,8 @@ class Fault:
     edit: Callable[[Path], None] | None = None
     image: str = ""  # a base image the fault's Dockerfile needs
     quiet: bool = False  # stops the embeddings by design: `set` does not wait for them to flow again
-    recreate: bool = True  # gpu faults: recreate vl_jepa so that it meets the new driver state
+    recreate: bool = True  # gpu faults: recreate vl_jepa so that it meets the new driver state; config faults: the
+    # services are recreated after the edit (False: the file is edited and nothing is recreated)
 
 
 def fault_images(names: list[str]) -> list[str]:
@@ -166,6 +167,11 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("actuation_failures", "agent", "act/result reports ok: false"),
     Fault("unknown_backend", "config", "VL_JEPA_BACKEND names a backend no runbook step covers (onnxruntime): "
           "the agent refuses it and no runbook path applies", _set_env("VL_JEPA_BACKEND", "onnxruntime"), quiet=True),
+    Fault("runbook_probe_missing", "config", "the vl_jepa image lacks /app/tools/jetson/check_torch_cuda.py (Task 1's "
+          "scripts never committed, or a Dockerfile that does not copy tools/): the runbook's Task 2 step 1 cannot run",
+          _append(DOCKERFILE, "RUN rm -f /app/tools/jetson/check_torch_cuda.py", after="COPY tools/ /app/tools/")),
+    Fault("env_not_recreated", "config", "config/jetson.env edited (VL_JEPA_RATE) but the services not recreated: "
+          "the running containers keep the old value", _set_env("VL_JEPA_RATE", _double), recreate=False),
     Fault("guard_dim_stale", "config", "EMBEDDING_GUARD_DIM left at the SigLIP2 768 after the switch to the 384-d "
           "DINOv2 engine (the runbook's Task 5 step skipped)", _set_env("EMBEDDING_GUARD_DIM", _siglip_dim)),
     Fault("engine_path_unset", "config", "VL_JEPA_ENGINE_PATH missing from config/jetson.env: vl_jepa loads "
@@ -196,12 +202,28 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "tegrastats needs root: `sudo -n tegrastats` says a password is required, so no telemetry"),
     Fault("no_bash", "device", "a minimal rootfs (a Yocto meta-tegra image) with BusyBox sh and no bash: "
           "bash scripts such as the runbook's gpu_diag.sh cannot run"),
+    Fault("gpu_diag_missing", "device", "the agents' project lacks tools/jetson/gpu_diag.sh (Task 1's scripts never "
+          "committed): the runbook's `bash tools/jetson/gpu_diag.sh` cannot run"),
     Fault("tegrastats_missing", "device", "nvidia-l4t-tools removed: no tegrastats on the device"),
     Fault("agent_stopped", "device", "vl_jepa is stopped (`docker stop`, or exited with restart: no): its "
           "container exists but does not run", quiet=True),
     Fault("agent_restarted", "device", "vl_jepa was killed (exit 137, as by the OOM killer) and restarted by "
           "Docker's restart policy"),
     Fault("scene_down", "device", "the scene service is stopped: nothing publishes progress/understanding"),
+    Fault("scene_killed", "device", "the scene container was killed (`docker kill`: exit 137, and a killed container "
+          "is not restarted by its restart policy): nothing publishes progress/understanding"),
+    Fault("scene_silent", "agent", "scene runs but publishes nothing on progress/understanding (its publish loop is "
+          "stuck while the process lives)"),
+    Fault("scene_stale_embeddings", "agent", "scene's subscription to vision/embeddings is stuck after its first "
+          "message: it keeps publishing progress/understanding with an old embeddings block"),
+    Fault("guard_stopped", "device", "the embedding_guard service is stopped (`docker compose stop`): embeddings are "
+          "not classified, and scene's understanding carries no guard verdict"),
+    Fault("guard_paused", "device", "the embedding_guard container is paused (`docker pause`): it looks up in "
+          "`docker ps` but its processes are frozen, so nothing is classified"),
+    Fault("guard_silent", "agent", "embedding_guard runs and reads the embeddings but publishes nothing on "
+          "vision/guard"),
+    Fault("policy_stopped", "device", "the policy service is stopped: nothing acts on the understanding, no "
+          "act/result"),
     Fault("few_centroid_samples", "device", "the guard's centroids were collected from 5 frames a class "
           "(collect_game / collect_non cut short)"),
     Fault("identical_centroids", "device", "both of the guard's centroids are the same vector (the same "
@@ -289,7 +311,8 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
         log("rebuilding vl_jepa")
         compose(cfg, "build -q vl_jepa")
         services.add("vl_jepa")
-    if changed & {ENV, "docker-compose.yml"}:
+    edited_only = any(f.kind == "config" and not f.recreate for f in active) and changed <= {ENV}
+    if changed & {ENV, "docker-compose.yml"} and not edited_only:
         services |= {"vl_jepa", "embedding_guard", "scene", "policy"}
     if gpu_changed and any(FAULTS[f].recreate for f in set(wanted) ^ set(was)):
         services.add("vl_jepa")
@@ -465,6 +488,64 @@ def _service(cfg, service: str, stopped: bool, running: set[str], log) -> bool:
     return False
 
 
+# compose service -> the device faults that stop it (`docker compose stop`) and that kill it (`docker kill`)
+STOPPED_BY = {
+    "mosquitto": ("broker_down",),
+    "scene": ("scene_down",),
+    "vl_jepa": ("agent_stopped",),
+    "embedding_guard": ("guard_stopped",),
+    "policy": ("policy_stopped",),
+}
+KILLED_BY = {"scene": ("scene_killed",)}
+PAUSED_BY = {"embedding_guard": ("guard_paused",)}
+
+
+def _service_faults(cfg, active: set[str], log) -> None:
+    """The compose services as the active faults want them: stopped, killed, paused, or running."""
+    from .simulator import compose
+
+    for service in PAUSED_BY:  # unpaused first: a paused container is neither started, stopped nor killed
+        _paused(cfg, service, False, log)
+    running = set(compose(cfg, "ps --services --filter status=running").split())
+    for service, faults in KILLED_BY.items():
+        _killed(cfg, service, bool(active & set(faults)), running, log)
+    for service in dict.fromkeys([*STOPPED_BY, *KILLED_BY]):
+        down = active & {*STOPPED_BY.get(service, ()), *KILLED_BY.get(service, ())}
+        if service in running or not (active & set(KILLED_BY.get(service, ()))):
+            _service(cfg, service, bool(down), running, log)
+    for service, faults in PAUSED_BY.items():
+        if active & set(faults):
+            _paused(cfg, service, True, log)
+
+
+def _killed(cfg, service: str, active: bool, running: set[str], log) -> None:
+    """`docker kill` the service's container (exit 137; a killed container stays down whatever its restart
+    policy); clearing starts it again (`_service` sees it not running)."""
+    from . import engine
+
+    if active and service in running:
+        cid = _container(cfg, service)
+        if cid:
+            log(f"killing {service} (docker kill)")
+            engine.client().containers.get(cid).kill()
+            running.discard(service)
+
+
+def _paused(cfg, service: str, active: bool, log) -> None:
+    """`docker pause` the service's container, or unpause it."""
+    from . import engine
+
+    cid = _container(cfg, service)
+    if not cid:
+        return
+    container = engine.client().containers.get(cid)
+    if active and container.status == "running":
+        log(f"pausing {service} (docker pause)")
+        container.pause()
+    elif not active and container.status == "paused":
+        container.unpause()
+
+
 def _container(cfg, service: str) -> str:
     from .simulator import compose
 
@@ -520,9 +601,7 @@ def _device_faults(cfg, active: set[str], log) -> None:
         from .dgpu_host import device_faults
 
         device_faults(cfg, active, log)
-        running = set(compose(cfg, "ps --services --filter status=running").split())
-        for service, fault in (("mosquitto", "broker_down"), ("scene", "scene_down"), ("vl_jepa", "agent_stopped")):
-            _service(cfg, service, fault in active, running, log)
+        _service_faults(cfg, active, log)
         return
     root, project = cfg.root, cfg.root / "project"
     aside = root / "aside"
@@ -535,6 +614,7 @@ def _device_faults(cfg, active: set[str], log) -> None:
     release = etc / "nv_tegra_release"
     rule = etc / rootfs.SUDOERS_RULE
     bash = root / "rootfs" / "usr" / "bin" / "bash"
+    gpu_diag = project / "tools" / "jetson" / "gpu_diag.sh"
     # Several faults edit one file: every clear runs before any set, so that a set never saves (as the file to
     # restore) another fault's edit, and a clear never restores over another fault's edit.
     files: dict[str, tuple[Path, Callable[[bool], bool]]] = {
@@ -552,6 +632,7 @@ def _device_faults(cfg, active: set[str], log) -> None:
             release, aside / "nv_tegra_release.unknown", on, _unknown_release(cfg))),
         "cuda_toolkit_mismatch": (root, lambda on: _cuda_link(cfg, on)),
         "no_bash": (bash, lambda on: _swap_aside(bash, bash.with_name("bash.removed"), on)),
+        "gpu_diag_missing": (gpu_diag, lambda on: _swap_aside(gpu_diag, aside / "gpu_diag.sh.removed", on)),
     }
     changed: set[Path] = set()
     for on in (False, True):
@@ -578,8 +659,6 @@ def _device_faults(cfg, active: set[str], log) -> None:
     elif "mixed_jetpack_packages" not in active and there:
         device_exec(cfg, "dpkg -r --force-depends " + " ".join(there))
 
-    running = set(compose(cfg, "ps --services --filter status=running").split())
-    for service, fault in (("mosquitto", "broker_down"), ("scene", "scene_down"), ("vl_jepa", "agent_stopped")):
-        _service(cfg, service, fault in active, running, log)
+    _service_faults(cfg, active, log)
     if "agent_stopped" not in active:
         _killed_once(cfg, "agent_restarted" in active, log)

@@ -205,3 +205,14 @@ def test_runbook_path_is_the_required_one(plan):
     that names the path the device is on and why (docs/runbook-outcomes.md)."""
     refusal = plan.path_refusal()
     assert refusal is None, refusal
+
+
+
+def test_image_carries_the_runbooks_probe(image_probe, agent_container):
+    """Task 2 step 1 runs the project's own copy (`python3 /app/tools/jetson/check_torch_cuda.py`): the image
+    carries it, and it agrees with the suite's probe (the same file, or the same CUDA verdict when run)."""
+    assert image_probe.present, (
+        f"{agent_container.name} has no {image_probe.path} ({image_probe.error}): the runbook's `docker exec "
+        f"{agent_container.name} python3 {image_probe.path}` cannot run. Fix: {image_probe.fix}"
+    )
+    assert image_probe.agrees, f"{image_probe.disagreement}. Fix: {image_probe.fix}"

@@ -39,7 +39,9 @@ def test_understanding_arrives(understanding, mqtt_window, profile, measure):
         low=1,
         doc=f"messages on {profile.topics.understanding} in the evidence window",
         fix=f"nothing on {profile.topics.understanding} in {mqtt_window.seconds:g} s: the scene agent is down "
-        f"or gets no embeddings; `docker compose ps` and `docker logs scene`",
+        f"or gets no embeddings; `{profile.compose.command} ps scene` shows whether it runs. Fix: "
+        f"`{profile.compose.command} up -d --force-recreate scene` and `docker logs` of its container for why it "
+        f"stopped",
     )
 
 
@@ -126,7 +128,9 @@ def test_actuation_results_arrive(actuation, mqtt_window, profile, measure):
         low=1,
         doc=f"messages on {profile.topics.actuation} in the evidence window",
         fix=f"nothing on {profile.topics.actuation} in {mqtt_window.seconds:g} s: the policy agent is down or "
-        f"gets no understanding; `docker logs policy`",
+        f"gets no understanding; `{profile.compose.command} ps policy` shows whether it runs. Fix: "
+        f"`{profile.compose.command} up -d --force-recreate policy` and `docker logs` of its container for why it "
+        f"stopped",
     )
 
 

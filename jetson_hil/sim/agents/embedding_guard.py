@@ -13,6 +13,8 @@ Environment: ``EMBEDDING_GUARD_MODE`` (``run`` | ``collect_game`` | ``collect_no
   running mean of unit vectors, written atomically (with ``dim`` and per-class ``samples``) after each one.
   Samples of another dim than the file's start new centroids.
 
+Live fault: ``guard_silent`` (reads and classifies, publishes nothing).
+
 A dim that disagrees with ``EMBEDDING_GUARD_DIM`` (the embedding's or the centroids') is logged once, e.g.
 ``embedding dim 384 != EMBEDDING_GUARD_DIM 768``, and published as ``state: "error"`` with that text.
 """
@@ -200,6 +202,7 @@ def main() -> int:
     say(f"starting: mode={mode} dim={dim if dim else 'any'} centroids={path} topic={topic}")
     if mode == "run" and dim:
         guard.note(guard._centroids(dim)[1])
+    faults = mqttio.Faults()
     bus = mqttio.Bus(AGENT, subscribe=[mqttio.TOPIC_EMBEDDINGS]).start()
     try:
         while True:
@@ -207,7 +210,7 @@ def main() -> int:
             if message is None:
                 continue
             result = guard.handle(message.payload)
-            if result is not None:
+            if result is not None and "guard_silent" not in faults.active():
                 bus.publish(topic, mqttio.dumps(result))
     finally:
         bus.stop()

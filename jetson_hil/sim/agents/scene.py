@@ -7,8 +7,10 @@ measured rate, the guard's latest verdict, last seq) and a ``locations`` block (
 Each embedding is matched to the nearest location centroid (cosine) from ``SCENE_LOCATIONS``
 (default ``/data/locations.json``, written by ``vl_jepa.py --collect-centroids``); frames the guard calls
 ``non_game`` do not vote. The current location changes only when a new one wins 3 of the last 5 votes,
-so it is stable across a visit. Live fault: ``flapping_locations`` (the location changes on nearly every
-message, as an unsmoothed classifier would).
+so it is stable across a visit. Live faults: ``flapping_locations`` (the location changes on nearly every
+message, as an unsmoothed classifier would), ``scene_silent`` (keeps reading, publishes nothing) and
+``scene_stale_embeddings`` (after its first embedding it takes in no more: its understanding keeps publishing
+the old embeddings block).
 """
 
 from __future__ import annotations
@@ -201,12 +203,15 @@ def main() -> int:
             message = bus.get(timeout=due - time.monotonic())
             if message is not None:
                 if message.topic == mqttio.TOPIC_EMBEDDINGS:
-                    scene.on_embedding(message.payload, message.received)
+                    if not (scene.last and "scene_stale_embeddings" in scene.faults):
+                        scene.on_embedding(message.payload, message.received)
                 elif message.topic == mqttio.TOPIC_GUARD:
                     scene.on_guard(message.payload)
             now = time.monotonic()
             if now >= due:
-                bus.publish(mqttio.TOPIC_UNDERSTANDING, mqttio.dumps(scene.understanding()))
+                understanding = scene.understanding()
+                if "scene_silent" not in scene.faults:
+                    bus.publish(mqttio.TOPIC_UNDERSTANDING, mqttio.dumps(understanding))
                 due += period * max(1, int((now - due) / period) + 1)
     finally:
         bus.stop()
