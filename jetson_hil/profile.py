@@ -335,6 +335,7 @@ class DeviceSettings:
     sudo: bool = _f(True, _bool, "use sudo -n for privileged commands when not root")
     ssh_identity: str = _f("", _string, "private key file for ssh:// host and docker URLs")
     ssh_options: tuple[str, ...] = _f((), _ssh_options, "extra ssh -o options")
+    ssh_config: str = _f("", _string, "ssh_config file for ssh:// host and docker URLs (ssh -F)")
     kind: str = _f("jetson", _one_of("jetson", "dgpu"), "jetson (tegrastats) or dgpu (discrete GPU host)")
     simulator: str = _f("", _optional_name, "name of the simulated device this profile points at")
 
@@ -342,6 +343,11 @@ class DeviceSettings:
     def ssh_identity_path(self) -> str:
         """ssh_identity with ``~`` expanded on the machine running the suite ("" when unset)."""
         return os.path.expanduser(self.ssh_identity) if self.ssh_identity else ""
+
+    @property
+    def ssh_config_path(self) -> str:
+        """ssh_config with ``~`` expanded on the machine running the suite ("" when unset)."""
+        return os.path.expanduser(self.ssh_config) if self.ssh_config else ""
 
     @property
     def transport(self) -> str:
@@ -559,10 +565,20 @@ class DeviceProfile:
         docker_url: str | None = None,
         mqtt_url: str | None = None,
         window_s: float | None = None,
+        *,
+        ssh_identity: str | None = None,
+        ssh_config: str | None = None,
+        ssh_options: tuple[str, ...] | None = None,
+        sudo: bool | None = None,
     ) -> DeviceProfile:
         """A copy with command-line overrides applied, each validated like the file's value."""
         source = f"{self.source} (override)"
         device, mqtt, limits = self.device, self.mqtt, self.limits
+        links = {"ssh_identity": (ssh_identity, _string), "ssh_config": (ssh_config, _string), "sudo": (sudo, _bool)}
+        links["ssh_options"] = (None if ssh_options is None else list(ssh_options), _ssh_options)
+        for key, (value, check) in links.items():
+            if value is not None:
+                device = dataclasses.replace(device, **{key: _checked(source, f"device.{key}", value, check)})
         if host is not None:
             device = dataclasses.replace(device, host=_checked(source, "device.host", host, _host_url))
         if docker_url is not None:
