@@ -114,7 +114,7 @@ def test_ten_megabyte_inputs_finish_quickly(name: str, shape: str) -> None:
     text = "A" * TEN_MB if shape == "one line" else ("RAM 1/2MB GR3D_FREQ 0% ii  x 1.0 arm64 d\n" * (TEN_MB // 41))
     started = time.monotonic()
     _parse_or_parse_error(name, text)
-    # A hang guard (the slowest takes about 10 s on a loaded 2-core machine); speed is not the promise here.
+    # A hang guard (the slowest took 10 s at load average 5, 54 s at 15 on 2 cores); speed is not the promise.
     assert time.monotonic() - started < 120, f"{name} took {time.monotonic() - started:.1f} s on 10 MB"
 
 
