@@ -52,7 +52,8 @@ def render_section(summary: Mapping[str, Any], report_location: str) -> str:
         lines.append(f"**End state: {end.get('title', '?')} ({end.get('verdict', '?')})**: {end.get('headline', '')}")
         lines += [f"- Note: {note}" for note in end.get("notes", [])]
         if end.get("verdict") == "failed" and end.get("fix"):
-            lines.append(f"- Fix (Task {end.get('stops_at_task') or '?'}): {end['fix']}")
+            where = f" (Task {end['stops_at_task']})" if end.get("stops_at_task") else ""
+            lines.append(f"- Fix{where}: {end['fix']}")
         lines.append("")
     lines += [
         f"- Device: {run.get('device', '?')}; overall: **{run.get('verdict', '?')}**",
