@@ -406,7 +406,30 @@ def outcome(plan: Mapping[str, Any] | None, tests: Sequence[Mapping[str, Any]]) 
     checked = [t for t in tests if t.get("outcome") in ("passed", "failed", "error", "xfailed")]
     if not checked:
         return _nothing_checked(tests)
-    failures = [t for t in tests if t.get("outcome") in ("failed", "error")]
+    failed = [t for t in tests if t.get("outcome") in ("failed", "error")]
+    failures = [t for t in failed if _task_numbers(t)]
+    outside = [t for t in failed if not _task_numbers(t)]  # checks of no runbook task (tests/perf): they fail the run
+    end = _end_state(plan, tests, checked, failures)
+    if not outside or end.verdict == FAILED:
+        return end
+    first = _first_line(outside[0].get("message", "")) or outside[0].get("nodeid", "")
+    more = f" (+{len(outside) - 1} more)" if len(outside) > 1 else ""
+    return replace(
+        end,
+        verdict=FAILED,
+        headline=f"{end.headline}; but {len(outside)} check(s) outside the runbook failed: {first}{more}",
+        fix=_fix_of(outside[0].get("message", "")),
+        exit_status=1,
+    )
+
+
+def _end_state(
+    plan: Mapping[str, Any] | None,
+    tests: Sequence[Mapping[str, Any]],
+    checked: Sequence[Mapping[str, Any]],
+    failures: Sequence[Mapping[str, Any]],
+) -> Outcome:
+    """The end state from the runbook tasks' checks (`failures`: the failed ones that belong to a task)."""
     refusal = _path_refusal(plan.get("required", "any"), plan.get("path", ""), plan.get("reason", "")) if plan else None
     if refusal:
         return Outcome(NOT_RECOVERED, FAILED, f"not recovered: {refusal}", refusal, 2, _fix_of(refusal), (), 1)

@@ -165,3 +165,18 @@ def test_summary_verdict_and_headline_come_from_the_end_state():
 def test_recorded_failure_without_an_error_line():
     assert runbook.recorded_failure({"failures": ["cuda_available False"]}) == "cuda_available False"
     assert runbook.recorded_failure({"not_run_reason": "container is exited"}) == "container is exited"
+
+
+def test_a_failing_check_outside_the_runbook_fails_the_run_but_keeps_the_end_state():
+    perf = t(None, "failed", "AssertionError: perf.embeddings_hz = 2.60 Hz, below the minimum 4.00 Hz", name="perf")
+    end = outcome(plan(BROKEN, "tensorrt"), [*PLAN_B_RUN, perf])
+    assert (end.state, end.verdict, end.exit_status) == (runbook.PLAN_B_ACCEPTED, "failed", 1)
+    assert end.headline.startswith("recovered via Plan B") and "outside the runbook failed: AssertionError: perf" in (
+        end.headline
+    )
+
+
+def test_runbook_failures_come_before_checks_outside_it():
+    perf = t(None, "failed", "perf is low", name="perf")
+    end = outcome(plan(BROKEN, "tensorrt"), [*PLAN_B_RUN, perf, t(5, "failed", "no engine")])
+    assert end.state == runbook.NOT_RECOVERED and end.stops_at == 5
