@@ -3,8 +3,9 @@ promises checked at the session's end (by the controller under pytest-xdist).
 
 - The selftests never touch what the user made: suite runs they start write their reports under a temporary
   `reports/` (JETSON_HIL_REPORTS, set here before any test or xdist worker starts), their simulators are named
-  by `selftest_state.sim_name`, and the session fails if the user's reports or simulators changed.
-- No silent skips in CI: with CI=true (or JETSON_HIL_STRICT_SKIPS=1) a skip whose reason is not in
+  by `selftest_state.sim_name`, and the session fails if the user's reports or simulators changed (in CI, or
+  with JETSON_HIL_STRICT=1, also if a simulator of another name appeared).
+- No silent skips in CI: with CI=true (or JETSON_HIL_STRICT=1) a skip whose reason is not in
   `EXPECTED_SKIPS` fails the session.
 - Where the time went: seconds per phase are printed in the summary, `scripts/test`'s bootstrap and lint
   (JETSON_HIL_PHASE_TIMES) and the tests' unit, simulator and meta phases.
@@ -83,7 +84,7 @@ class _SessionWatch:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         after = _user_state()
-        strict = os.environ.get("CI", "").lower() == "true" or os.environ.get("JETSON_HIL_STRICT_SKIPS") == "1"
+        strict = os.environ.get("CI", "").lower() == "true" or os.environ.get("JETSON_HIL_STRICT") == "1"
         # a simulator that appeared meanwhile may be the user's own work beside the tests; in CI it is ours
         keys = self.before.keys() | (after.keys() if strict else set())
         if changed := sorted(k for k in keys if self.before.get(k) != after.get(k)):
