@@ -223,6 +223,8 @@ def _docker_url(value: Any) -> str:
     allowed = "must be a DOCKER_HOST URL: unix:///path, tcp://host:port, ssh://[user@]host[:port]"
     if not isinstance(value, str):
         raise _Invalid(allowed)
+    if value == "":  # the environment's engine: DOCKER_HOST, the docker context, the local socket
+        return value
     if value.startswith("unix:///") and len(value) > len("unix:///"):
         return value
     for pattern in (_TCP_URL, _SSH_URL):
@@ -331,7 +333,9 @@ class DeviceSettings:
 
     name: str = _f(None, _name, "a short name for the device, used in reports and the device lease")
     host: str = _f("local://", _host_url, "testinfra URL of the device host")
-    docker_url: str = _f("unix:///var/run/docker.sock", _docker_url, "DOCKER_HOST of the device's engine")
+    docker_url: str = _f(
+        "", _docker_url, "DOCKER_HOST of the device's engine; \"\": the environment's (jetson_hil.docker_endpoint)"
+    )
     sudo: bool = _f(True, _bool, "use sudo -n for privileged commands when not root")
     ssh_identity: str = _f("", _string, "private key file for ssh:// host and docker URLs")
     ssh_options: tuple[str, ...] = _f((), _ssh_options, "extra ssh -o options")

@@ -25,7 +25,7 @@ FULL = """\
 [device]
 name = "sim1"
 host = "docker://jetson-sim-sim1"         # testinfra URL: local://, ssh://user@host[:port], docker://name
-docker_url = "unix:///var/run/docker.sock" # DOCKER_HOST form: unix://, tcp://, ssh://user@host[:port]
+docker_url = ""                            # DOCKER_HOST form; "": DOCKER_HOST, the docker context, the socket
 sudo = true                                # use `sudo -n` for privileged commands when not root
 ssh_identity = ""                          # optional key file for ssh:// (host and docker)
 ssh_options = []                           # extra ssh -o options, e.g. ["StrictHostKeyChecking=no"]
