@@ -51,7 +51,8 @@ def healthy_run(sim, tmp_path_factory):
         "-m", "jetson", "--device", f"sim:{sim.name}", "--report-dir", str(out), "--attach-doc", f"device:{doc}"
     )
     yield out, proc, doc, before
-    for p in (doc, doc.with_name(doc.name + ".bak")):
+    run_id = json.loads((out / "summary.json").read_text())["run"]["id"] if (out / "summary.json").exists() else ""
+    for p in (doc, doc.with_name(doc.name + ".bak"), doc.parent / "reports" / f"{run_id}.html"):
         p.unlink(missing_ok=True)
 
 
@@ -96,7 +97,12 @@ def test_design_doc_on_the_device_gets_the_section(healthy_run):
     assert after.startswith(before) and after.count(BEGIN.encode()) == 1 and after.count(END.encode()) == 1
     assert doc.with_name(doc.name + ".bak").read_bytes() == before
     text = after.decode()
-    assert str(out / "report.html") in text and "| task3 | passed |" in text and "plan_a" in text
+    assert "| task3 | passed |" in text and "plan_a" in text
+    assert "**End state: Plan A, after alignment (passed)**" in text
+    run_id = json.loads((out / "summary.json").read_text())["run"]["id"]
+    assert f"Report: [reports/{run_id}.html](reports/{run_id}.html)" in text  # relative: the doc carries the report
+    copy = doc.parent / "reports" / f"{run_id}.html"
+    assert copy.read_bytes() == (out / "report.html").read_bytes()
 
 
 FAILING = """
