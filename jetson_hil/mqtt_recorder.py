@@ -122,6 +122,9 @@ class MqttRecorder:
         qos: int = 0,
         keepalive: int = 15,
         client_id: str | None = None,
+        ca_file: str = "",
+        cert_file: str = "",
+        key_file: str = "",
     ) -> None:
         self.url = url if isinstance(url, MqttUrl) else parse_mqtt_url(url)
         self.topics = tuple(dict.fromkeys(topics))
@@ -134,6 +137,7 @@ class MqttRecorder:
         self.qos = qos
         self.keepalive = keepalive
         self._credentials = credentials
+        self._tls_files = {"ca_file": ca_file, "cert_file": cert_file, "key_file": key_file}
         self._client_id = client_id or f"jetson-hil-{os.getpid()}-{next(_client_ids)}-{time.monotonic_ns() % 10**6}"
 
         self._cond = threading.Condition(threading.Lock())  # not an RLock: on_message is the hot path
@@ -163,6 +167,9 @@ class MqttRecorder:
         """
         if self._client is not None:
             raise RecorderError(f"{self._where()}: recorder already started")
+        for key, path in self._tls_files.items():
+            if path and not os.path.isfile(path):
+                raise RecorderError(f"{self._where()}: TLS {key} {path} is not a readable file")
         deadline = time.monotonic() + timeout
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -175,8 +182,13 @@ class MqttRecorder:
         client.reconnect_delay_set(min_delay=0.25, max_delay=2)  # type: ignore[arg-type]
         if self._credentials is not None:
             client.username_pw_set(self._credentials[0], self._credentials[1])
-        if self.url.tls:
-            client.tls_set()
+        if self.url.tls:  # the system's CAs unless ca_file; a client certificate when the broker asks for one
+            f = self._tls_files
+            try:
+                client.tls_set(ca_certs=f["ca_file"] or None, certfile=f["cert_file"] or None,
+                               keyfile=f["key_file"] or None)  # fmt: skip
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: a file that is not PEM, a key pair
+                raise RecorderError(f"{self._where()}: TLS files unusable: {exc}") from None
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
@@ -214,7 +226,12 @@ class MqttRecorder:
         if refused is not None:
             raise RecorderError(f"{self._where()} refused the connection or subscription: {refused}")
         missing = "SUBACK" if connected else "CONNACK"
-        raise RecorderError(f"{self._where()} accepted the TCP connection but sent no {missing} within {timeout:g} s")
+        hint = ""
+        if missing == "CONNACK" and self.url.tls and not self._tls_files["cert_file"]:  # TLS 1.3: refused after
+            hint = "; a TLS broker that requires a client certificate ends the connection so: set [mqtt] cert_file"
+        raise RecorderError(
+            f"{self._where()} accepted the TCP connection but sent no {missing} within {timeout:g} s{hint}"
+        )
 
     def _abort(self) -> None:
         client, self._client = self._client, None

@@ -430,6 +430,16 @@ class MqttSettings:
     url: MqttUrl = _f(MqttUrl("127.0.0.1", 1883, False), _mqtt_url, "broker URL")
     username_env: str = _f("", _env_name, "environment variable holding the broker user name")
     password_env: str = _f("", _env_name, "environment variable holding the broker password")
+    ca_file: str = _f("", _string, "CA certificate (PEM) of the broker, mqtts:// only; \"\": the system's CAs")
+    cert_file: str = _f("", _string, "client certificate (PEM) the broker asks for, mqtts:// only")
+    key_file: str = _f("", _string, "private key (PEM) of cert_file")
+
+    def tls_paths(self) -> dict[str, str]:
+        """ca_file, cert_file and key_file with ``~`` expanded on the machine running the suite ("" when unset)."""
+        return {k: os.path.expanduser(v) if v else "" for k, v in self.tls_files().items()}
+
+    def tls_files(self) -> dict[str, str]:
+        return {"ca_file": self.ca_file, "cert_file": self.cert_file, "key_file": self.key_file}
 
     def credentials(self, env: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:
         """(user, password) read from the named environment variables, or None when none are named.
@@ -642,6 +652,12 @@ def profile_from_dict(data: Mapping[str, Any], source: str = "<profile>") -> Dev
     mqtt: MqttSettings = sections["mqtt"]
     if mqtt.password_env and not mqtt.username_env:
         raise ProfileError(source, "mqtt.password_env", mqtt.password_env, "needs mqtt.username_env as well")
+    for key, value in mqtt.tls_files().items():
+        if value and not mqtt.url.tls:
+            raise ProfileError(source, f"mqtt.{key}", value, "needs an mqtts:// broker URL (mqtt.url)")
+    if bool(mqtt.cert_file) != bool(mqtt.key_file):
+        key = "key_file" if mqtt.cert_file else "cert_file"
+        raise ProfileError(source, f"mqtt.{key}", _MISSING, "required with mqtt.cert_file / mqtt.key_file (a pair)")
     return DeviceProfile(source=source, **sections)
 
 
