@@ -10,11 +10,13 @@ file quotes a release line, otherwise made up in the same form.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from jetson_hil import l4t
-from jetson_hil.replay import capture_sets
+from jetson_hil.replay import REAL, body, capture_sets
 
 # First lines of /etc/nv_tegra_release as quoted in the facts (section 2).
 KNOWN_LINES = {
@@ -55,6 +57,52 @@ META_PACKAGES = ("nvidia-jetpack-runtime", "nvidia-jetpack-dev", "nvidia-cuda", 
 KERNELS = {(32, 7): "4.9.337", (36, 3): "5.15.136", (36, 4): "5.15.148", (36, 5): "5.15.185", (38, 4): "6.8.12"}
 # nvidia-l4t-core's build stamp when no capture of that exact release gives one (the simulator's own).
 DEFAULT_STAMP = "20240912212859"
+# The device tree's model string per module, from real captures (under fixtures/data/real), by the L4T major it was
+# captured on: the string changed between JetPack 5 and 6 on some modules ("NVIDIA Orin Nano Developer Kit" on R35,
+# "NVIDIA Jetson Orin Nano Developer Kit" on R36).
+MODEL_CAPTURES = {
+    "orin-agx": ((36, "r36.4.7/device_tree_model.txt"),),
+    "orin-nano": ((35, "modules/device_tree_model_orin_nano_r35.txt"),
+                  (36, "modules/device_tree_model_orin_nano_r36.txt")),
+    "orin-nx": ((36, "modules/device_tree_model_orin_nx.txt"),),
+    "xavier-nx": ((35, "modules/device_tree_model_xavier_nx.txt"),),
+    "nano": ((32, "modules/device_tree_model_nano.txt"),),
+    "thor": ((38, "modules/device_tree_model_thor.txt"),),
+}
+# CUDA's name of the module's GPU (what torch.cuda.get_device_name() returns; nvidia-smi says 'Orin (nvgpu)'), from
+# a real capture and the pattern that finds it there. Modules without one keep the table's name (l4t.MODULES).
+CUDA_NAME_CAPTURES = {
+    "orin-agx": ("r36.5.0/container_device_name.txt", r"device named `([^`]+)`"),
+    "orin-nx": ("r36.5.0/container_device_name.txt", r"device named `([^`]+)`"),
+    "orin-nano": ("r36.5.0/container_device_name.txt", r"device named `([^`]+)`"),
+    "nano": ("modules/cuda_device_name_nano.txt", r'Device 0: "([^"]+)"'),
+}
+
+
+def _capture(rel: str, root: Path = REAL) -> str | None:
+    """A corpus file's captured text (header lines dropped), or None where the corpus is not shipped."""
+    path = root / rel
+    return body(path) if path.is_file() else None
+
+
+def device_tree_model(module: str, major: int) -> str | None:
+    """/proc/device-tree/model's exact bytes on a real `module` at L4T `major` (a NUL-terminated string, no
+    newline), from the capture of the nearest L4T major; None when no capture names the module."""
+    captures = sorted(MODEL_CAPTURES.get(module, ()), key=lambda c: (abs(c[0] - major), -c[0]))
+    for _major, rel in captures:
+        text = _capture(rel)
+        if text and text.strip():
+            return text.strip() + "\0"
+    return None
+
+
+def cuda_device_name(module: str) -> str:
+    """CUDA's name of the module's GPU as a real device reports it (the table's name where no capture has it)."""
+    if found := CUDA_NAME_CAPTURES.get(module):
+        text = _capture(found[0])
+        if text and (m := re.search(found[1], text)):
+            return m.group(1)
+    return l4t.MODULES[module].gpu_name
 
 
 @cache
@@ -102,6 +150,9 @@ class Release:
             line += ("# KERNEL_VARIANT: oot\nTARGET_USERSPACE_LIB_DIR=nvidia\n"
                      "TARGET_USERSPACE_LIB_DIR_PATH=usr/lib/aarch64-linux-gnu/nvidia\n")
         return line
+
+    def device_tree_model(self) -> str | None:
+        return device_tree_model(self.module, self.parsed.major)
 
     def pytorch_image(self) -> str:
         v = self.parsed

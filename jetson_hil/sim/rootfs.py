@@ -18,7 +18,7 @@ from pathlib import Path
 
 from jetson_hil import l4t
 
-from .jetson_release import Release
+from .jetson_release import Release, cuda_device_name
 from .paths import PACKAGE_DIR
 
 SSHD_CONFIG = """# sshd of the simulated Jetson: key-only root login on loopback
@@ -72,14 +72,33 @@ def _etc(cfg, etc: Path) -> None:
         _ssh_keys(cfg, ssh)
     sim = etc / "jetson-sim"
     sim.mkdir(exist_ok=True)
-    # tegrastats here reads debugfs, so it needs root: a non-root user runs it through `sudo -n`
+    # A real tegrastats runs for any user and leaves out what needs root (clocks, EMC, engines); on this device it
+    # needs root only while the tegrastats_needs_root fault has moved the suite user's sudo rule aside (that fault
+    # is "lost sudo, on a device whose tegrastats needs root").
     (sim / "module.json").write_text(json.dumps({"module": cfg.module, "family": cfg.module, "l4t": cfg.release,
-                                                 "needs_root": True}))
+                                                 "needs_root_while": f"/etc/{SUDOERS_RULE}.removed"}))
     _user(etc)
     (etc / "docker").mkdir(exist_ok=True)
     (etc / "docker" / "daemon.json").write_text(json.dumps(
         {"runtimes": {"nvidia": {"path": "nvidia-container-runtime", "runtimeArgs": []}},
          "default-runtime": "nvidia"}, indent=4) + "\n")
+
+
+DEVICE_TREE = "sys/firmware/devicetree/base"  # /proc/device-tree on a real device links here
+
+
+def _device_tree(cfg, root: Path) -> None:
+    """The device tree's model file, the real module's exact bytes (NUL-terminated) from the capture corpus.
+
+    The device host bind-mounts ``root/sys/firmware`` at /sys/firmware (a container's /proc takes no mounts, so
+    /proc/device-tree/model, the first file the suite reads, is absent, as in a container on a real Jetson)."""
+    base = root / DEVICE_TREE
+    model = release_of(cfg).device_tree_model()
+    if model is None:
+        (base / "model").unlink(missing_ok=True)
+        return
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "model").write_bytes(model.encode())
 
 
 def _ssh_keys(cfg, ssh: Path) -> None:
@@ -233,7 +252,7 @@ def _gpu(cfg) -> None:
         (cfg.root / "faults").touch()
         return
     device.write_text(json.dumps({
-        "name": module.gpu_name,
+        "name": cuda_device_name(cfg.module),
         "capability": list(module.cuda_capability),
         "driver_cuda": ".".join((stack.cuda or "10.2").split(".")[:2]) if stack else "10.2",
         "total_memory": module.ram_mb * 1024 * 1024,
@@ -249,6 +268,8 @@ def prepare(cfg) -> None:
     _etc(cfg, root / "etc")
     _usr_overlay(cfg)
     _packages(cfg, root)
+    if getattr(cfg, "kind", "jetson") != "dgpu":
+        _device_tree(cfg, root)
     _gpu(cfg)
 
 

@@ -171,6 +171,10 @@ def _start_device_host(cfg: SimConfig) -> None:
     }
     if not project.under_usr(base):  # the device's /usr is the host's: a distribution's Python is in it
         volumes[base] = {"bind": base, "mode": "ro"}
+    unmasked = {}
+    if cfg.kind != dgpu_host.KIND:  # the device tree (rootfs._device_tree); Docker masks /sys/firmware otherwise
+        volumes[str(r / "rootfs/sys/firmware")] = {"bind": "/sys/firmware", "mode": "ro"}
+        unmasked = {"security_opt": ["systempaths=unconfined"]}
     # a host without an SSH server (a bare GPU server) still gets its device, only not the SSH profile's way in
     init = ("mkdir -p /run/sshd /var/log; if [ -x /usr/sbin/sshd ]; then /usr/sbin/sshd -f /etc/ssh/sshd_config "
             "-E /var/log/sshd.log || exit 1; else echo 'no sshd on this host: the SSH profile cannot connect' "
@@ -183,6 +187,7 @@ def _start_device_host(cfg: SimConfig) -> None:
         pid_mode="host" if cfg.kind == dgpu_host.KIND else None,
         labels={"org.jetson-hil.sim": cfg.name},
         environment={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        **unmasked,
     )
 
 

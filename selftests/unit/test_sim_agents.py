@@ -355,7 +355,7 @@ class Pipeline:
         (self.gpu / "device.json").write_text(
             json.dumps(
                 {
-                    "name": "Orin (nvgpu)",
+                    "name": "Orin",
                     "capability": [8, 7],
                     "driver_cuda": "12.6",
                     "total_memory": 33554432000,
@@ -510,7 +510,7 @@ def test_vl_jepa_publishes_fp16_cuda_embeddings_at_the_rate(
     # A plausible band, not a precision figure: a loaded machine makes the ticker skip late ticks. How close the
     # published rate comes to the configured one is measured by bench/perf_fidelity.py (docs/performance.md).
     assert 0.5 * RATE <= rate <= 1.5 * RATE, rate
-    assert "using CUDA device 'Orin (nvgpu)' (float16)" in pipe.log("vl_jepa")
+    assert "using CUDA device 'Orin' (float16)" in pipe.log("vl_jepa")
     (client,) = [c for c in healthy["clients"] if c["pid"] == pipe.procs["vl_jepa"].pid]
     assert client["busy_ns"] > 0 and "vl_jepa.py" in " ".join(client["cmdline"])
 

@@ -32,7 +32,7 @@ HOST_R36_4_3 = (
 )
 HEALTHY_IMAGE = {"IMAGE_L4T": "36.4.0", "TORCH_CUDA": "12.6", "TORCH_CUDNN": "90300", "TORCH_ARCH_LIST": "sm_87"}
 HEALTHY_DEVICE = {
-    "name": "Orin (nvgpu)",
+    "name": "Orin",
     "capability": [8, 7],
     "driver_cuda": "12.6",
     "total_memory": 33554432000,
@@ -249,9 +249,9 @@ print(json.dumps(r))
 def test_healthy_device_behaves_like_orin_cuda(sim: SimDevice) -> None:
     r = _json_line(sim.run(HEALTHY_PROBE))
     assert r["available"] is True and r["count"] == 1
-    assert r["name"] == "Orin (nvgpu)" and r["cap"] == [8, 7] and r["arch"] == ["sm_87"]
+    assert r["name"] == "Orin" and r["cap"] == [8, 7] and r["arch"] == ["sm_87"]
     assert r["cuda"] == "12.6" and r["cudnn"] == 90300 and r["cudnn_ok"] is True
-    assert r["props"] == ["Orin (nvgpu)", 8, 7, 33554432000, True]
+    assert r["props"] == ["Orin", 8, 7, 33554432000, True]
     assert r["current"] == 0
     for key in ("randn_gpu", "matmul_gpu", "cpu_copy", "dev_obj", "dev_idx", "dot_cuda", "to_cuda", "to_back"):
         assert r[key] is True, key
@@ -393,7 +393,7 @@ FAULTS: dict[str, tuple[dict, list[str]]] = {
         {"device": {"faults": ["cublas_alloc_failed"]}},
         [
             "cuda_available True",
-            "device Orin (nvgpu)",
+            "device Orin",
             "RuntimeError: CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
         ],
     ),
@@ -440,7 +440,7 @@ def test_runbook_check_script_passes_on_healthy_device(sim: SimDevice, runbook_s
     proc = _script_then_use(sim, runbook_script)
     lines = proc.stdout.splitlines()
     assert "cuda_available True" in lines and "cuda_version 12.6" in lines and "cudnn 90300" in lines, proc.stderr
-    assert "device Orin (nvgpu)" in lines and "cuda_matmul_ok torch.Size([128, 128])" in lines
+    assert "device Orin" in lines and "cuda_matmul_ok torch.Size([128, 128])" in lines
     assert "use ok" in lines and "Traceback" not in proc.stderr
 
 

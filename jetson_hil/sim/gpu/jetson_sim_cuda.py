@@ -20,7 +20,7 @@ Standalone on purpose (stdlib + torch only): the file is copied into container i
 
 >>> import torch  # with PYTHONPATH=jetson_hil/sim/gpu and a healthy simulated device
 >>> torch.cuda.get_device_name(), torch.randn(2, 2, device="cuda").sum().item() == 0  # doctest: +SKIP
-('Orin (nvgpu)', False)
+('Orin', False)
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ class _DeviceProperties:
 
     def __init__(self, device: dict[str, Any]):
         cap = device.get("capability", [8, 7])
-        self.name = str(device.get("name", "Orin (nvgpu)"))
+        self.name = str(device.get("name", "Orin"))
         self.major, self.minor = int(cap[0]), int(cap[1])
         self.total_memory = int(device.get("total_memory", 33554432000))
         self.multi_processor_count = int(device.get("multi_processor_count", 14))
@@ -308,7 +308,7 @@ class SimGpu:
             cap = self.device.get("capability", [8, 7])
             warnings.warn(
                 ARCH_WARNING.format(
-                    name=self.device.get("name", "Orin (nvgpu)"),
+                    name=self.device.get("name", "Orin"),
                     sm=f"sm_{cap[0]}{cap[1]}",
                     archs=" ".join(self.arch_list) or "(none)",
                 ),

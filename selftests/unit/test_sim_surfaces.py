@@ -1,0 +1,76 @@
+"""The simulated device's surfaces that come from the real captures: device-tree model, CUDA's GPU name, and
+tegrastats without root. Pure logic and the emulator's own line builder; the live device is
+selftests/sim/test_sim_device.py's."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from jetson_hil import l4t, tegrastats
+from jetson_hil.device import module_from_model, module_from_tegrastats
+from jetson_hil.replay import REAL, body
+from jetson_hil.sim import jetson_release
+
+REPO = Path(__file__).resolve().parents[2]
+EMULATOR = REPO / "jetson_hil" / "sim" / "device" / "tegrastats"
+
+
+def _emulator():
+    loader = importlib.machinery.SourceFileLoader("sim_tegrastats", str(EMULATOR))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("module", sorted(l4t.MODULES))
+@pytest.mark.parametrize("major", [32, 35, 36, 38])
+def test_device_tree_model_is_real_and_identifies_the_module(module: str, major: int) -> None:
+    model = jetson_release.device_tree_model(module, major)
+    assert model is not None and model.endswith("\0") and "\n" not in model
+    assert module_from_model(model.rstrip("\0")) is l4t.MODULES[module]
+    captured = {body(REAL / rel).strip() for _m, rel in jetson_release.MODEL_CAPTURES[module]}
+    assert model.rstrip("\0") in captured
+
+
+def test_device_tree_model_follows_the_release_line() -> None:
+    assert jetson_release.device_tree_model("orin-nano", 35) == "NVIDIA Orin Nano Developer Kit\0"
+    assert jetson_release.device_tree_model("orin-nano", 36) == "NVIDIA Jetson Orin Nano Developer Kit\0"
+    assert jetson_release.Release("36.4.7", "orin-agx").device_tree_model() == "NVIDIA Jetson AGX Orin Developer Kit\0"
+
+
+def test_cuda_device_name_is_cudas_not_nvidia_smis() -> None:
+    assert {jetson_release.cuda_device_name(m) for m in ("orin-agx", "orin-nx", "orin-nano")} == {"Orin"}
+    assert jetson_release.cuda_device_name("nano") == "NVIDIA Tegra X1"
+    for module in l4t.MODULES:
+        assert "nvgpu" not in jetson_release.cuda_device_name(module)
+
+
+@pytest.mark.parametrize("module,l4t_release", [("orin-nano", "36.4.0"), ("orin-agx", "36.4.7"),
+                                                ("nano", "32.7.4"), ("xavier-nx", "35.4.1")])
+def test_nonroot_line_is_the_real_shorter_line(module: str, l4t_release: str) -> None:
+    emu = _emulator().Emulator({"family": module, "l4t": l4t_release}, 1.0, root=False)
+    line = emu.line(0.3, 0.1)
+    sample = tegrastats.parse_line(line, strict=True)
+    assert sample.gpu_load_percent == 30 and not sample.gpc_freqs_mhz
+    assert "IRAM" not in line and "APE" not in line
+    if l4t_release.startswith("36"):
+        assert "EMC_FREQ" not in line  # as fixtures/data/real/r36.4.7/tegrastats_nonroot.txt
+    else:
+        assert sample.emc_load_percent is not None and sample.emc_freq_mhz is None  # R32/R35: `EMC_FREQ 9%`
+    found = module_from_tegrastats(len(sample.cpus), sample.ram_total_mb, set(sample.rails))
+    assert found is None or found is l4t.MODULES[module]
+
+
+def test_needs_root_only_while_the_fault_flag_exists(tmp_path: Path) -> None:
+    emu = _emulator()
+    flag = tmp_path / "jetson-hil.removed"
+    module = {"family": "orin-nano", "l4t": "36.4.0", "needs_root_while": str(flag)}
+    assert not emu.needs_root(module)
+    flag.touch()
+    assert emu.needs_root(module)
+    assert emu.needs_root({"needs_root": True}) and not emu.needs_root({})
