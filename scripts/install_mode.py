@@ -15,8 +15,9 @@ The choice, first match wins:
 
 1. ``JETSON_HIL_INSTALL=runner|sim|dev`` (``bootstrap.sh --runner-only`` sets ``runner``)
 2. the target the run names (``--device``, ``--inventory``, ``--hosts`` among the arguments, else
-   ``JETSON_HIL_DEVICE``): a simulator (``sim``, ``sim:NAME``, or a profile whose ``[device] simulator`` is
-   set) -> ``dev``; anything else (``local``, a real device's profile, an inventory, a host URL) -> ``runner``
+   ``JETSON_HIL_DEVICE``): a simulator the run starts (``sim``, ``sim:NAME``) -> ``dev``; anything else
+   (``local``, a profile, an inventory, a host URL) -> ``runner``. A running simulator's own profile
+   (``device-ssh.toml``) is a profile like any other: the runner reaches it without the simulator's packages
 3. nothing named: this machine is a Jetson (``/etc/nv_tegra_release``) or a dGPU host (``nvidia-smi`` on PATH,
    or ``/proc/driver/nvidia/version``) -> ``runner``; otherwise the simulator is the default device -> ``dev``
 
@@ -30,7 +31,6 @@ Run with the system python (stdlib only, Python 3.10+); prints ``MODE: why`` on 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -39,7 +39,6 @@ from pathlib import Path
 
 MODES = ("runner", "sim", "dev")
 TARGET_OPTIONS = ("--device", "--inventory", "--hosts")
-_SIMULATOR_KEY = re.compile(r'^\s*simulator\s*=\s*"([^"]+)"', re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -84,20 +83,9 @@ def named_targets(args: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def names_simulator(option: str, value: str) -> bool:
-    """True when a target value is a simulator on this machine: ``sim``/``sim:NAME``, or a simulator's profile."""
-    if option != "--device":
-        return False
+    """True when a target value is a simulator the run starts on this machine (``sim``, ``sim:NAME``)."""
     value = value.strip()
-    if value == "sim" or value.startswith("sim:"):
-        return True
-    if value == "local":
-        return False
-    try:
-        text = Path(value).expanduser().read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False  # the run itself says what is wrong with the path
-    device = text.split("[device]", 1)[1].split("\n[", 1)[0] if "[device]" in text else ""
-    return _SIMULATOR_KEY.search(device) is not None
+    return option == "--device" and (value == "sim" or value.startswith("sim:"))
 
 
 def decide(args: Sequence[str], env: Mapping[str, str], machine: Machine) -> Decision:

@@ -46,15 +46,12 @@ def test_a_named_real_device_means_the_runner_only(tmp_path):
     assert _mode(["--device", str(tmp_path / "missing.toml")]) == "runner"
 
 
-def test_a_named_simulator_means_the_simulator(tmp_path):
-    sim_profile = tmp_path / "device-ssh.toml"
+def test_a_simulator_the_run_starts_means_the_simulator(tmp_path):
+    sim_profile = tmp_path / "device-ssh.toml"  # a running simulator's profile: reached like any device
     sim_profile.write_text('[device]\nname = "s-ssh"\nsimulator = "s"\n\n[compose]\ncommand = "docker-compose"\n')
-    elsewhere = tmp_path / "other.toml"
-    elsewhere.write_text('[device]\nname = "o"\n\n[x]\nsimulator = "not the device table"\n')
     assert _mode(["--device", "sim"], machine=JETSON) == "dev"
     assert _mode(["--device=sim:h2"], machine=DGPU) == "dev"
-    assert _mode(["--device", str(sim_profile)]) == "dev"
-    assert _mode(["--device", str(elsewhere)]) == "runner"
+    assert _mode(["--device", str(sim_profile)]) == "runner"
     assert _mode(env={"JETSON_HIL_DEVICE": "sim:x"}) == "dev"
     assert _mode(["--device", "local", "--device", "sim:x"]) == "dev"
 
