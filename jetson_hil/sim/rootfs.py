@@ -85,6 +85,10 @@ def _etc(cfg, etc: Path) -> None:
 
 
 DEVICE_TREE = "sys/firmware/devicetree/base"  # /proc/device-tree on a real device links here
+# Docker's default masked paths less /sys/firmware, where the device host mounts the device tree.
+MASKED_PATHS = ("/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+                "/sys/devices/virtual/powercap")
 
 
 def _device_tree(cfg, root: Path) -> None:

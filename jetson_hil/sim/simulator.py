@@ -171,24 +171,26 @@ def _start_device_host(cfg: SimConfig) -> None:
     }
     if not project.under_usr(base):  # the device's /usr is the host's: a distribution's Python is in it
         volumes[base] = {"bind": base, "mode": "ro"}
-    unmasked = {}
-    if cfg.kind != dgpu_host.KIND:  # the device tree (rootfs._device_tree); Docker masks /sys/firmware otherwise
+    if cfg.kind != dgpu_host.KIND:  # the device tree (rootfs._device_tree), unmasked (Docker masks /sys/firmware)
         volumes[str(r / "rootfs/sys/firmware")] = {"bind": "/sys/firmware", "mode": "ro"}
-        unmasked = {"security_opt": ["systempaths=unconfined"]}
     # a host without an SSH server (a bare GPU server) still gets its device, only not the SSH profile's way in
     init = ("mkdir -p /run/sshd /var/log; if [ -x /usr/sbin/sshd ]; then /usr/sbin/sshd -f /etc/ssh/sshd_config "
             "-E /var/log/sshd.log || exit 1; else echo 'no sshd on this host: the SSH profile cannot connect' "
             ">&2; fi; exec sleep infinity")
-    client.containers.run(
-        images.DEVICE_HOST_IMAGE, ["/usr/bin/docker-init", "--", "/bin/bash", "-c", init], name=cfg.container,
-        detach=True,
-        network_mode="host", runtime="runc", volumes=volumes,
+    host_config = client.api.create_host_config(
+        binds=volumes, network_mode="host", runtime="runc",
         # a dGPU host's nvidia-smi names the containers' processes by host pid: it shares their pid namespace
         pid_mode="host" if cfg.kind == dgpu_host.KIND else None,
+    )
+    if cfg.kind != dgpu_host.KIND:
+        host_config["MaskedPaths"] = list(rootfs.MASKED_PATHS)
+    created = client.api.create_container(
+        images.DEVICE_HOST_IMAGE, ["/usr/bin/docker-init", "--", "/bin/bash", "-c", init], name=cfg.container,
+        detach=True, host_config=host_config,
         labels={"org.jetson-hil.sim": cfg.name},
         environment={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-        **unmasked,
     )
+    client.api.start(created["Id"])
 
 
 def _prepare_models(cfg: SimConfig, log) -> None:

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,25 @@ def test_needs_root_only_while_the_fault_flag_exists(tmp_path: Path) -> None:
     flag.touch()
     assert emu.needs_root(module)
     assert emu.needs_root({"needs_root": True}) and not emu.needs_root({})
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not os.path.exists("/usr/bin/python3"),
+                    reason="needs root, setpriv and a system python3 to run the emulator as nobody")
+def test_nonroot_emulator_runs_and_prints_lines() -> None:
+    """As a real one does for any user: no pid file under a root-only /run stops it."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        base = Path(tmp)
+        base.chmod(0o755)
+        (base / "module.json").write_text('{"family": "orin-agx", "l4t": "36.4.7"}')
+        (base / "module.json").chmod(0o644)
+        locked = base / "run"
+        locked.mkdir(mode=0o700)
+        env = {"JETSON_SIM_MODULE_FILE": str(base / "module.json"), "JETSON_SIM_GPU_DIR": str(base / "gpu"),
+               "JETSON_SIM_TEGRASTATS_PIDS": str(locked / "tegrastats.pids"), "PATH": "/usr/bin:/bin"}
+        proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "timeout", "-s", "INT",
+                               "3", "/usr/bin/python3", str(EMULATOR), "--interval", "500"],
+                              capture_output=True, text=True, env=env, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert lines and "Traceback" not in proc.stderr, proc.stderr
+    sample = tegrastats.parse_line(lines[0], strict=True)
+    assert sample.gpu_load_percent is not None and not sample.gpc_freqs_mhz and "EMC_FREQ" not in lines[0]
