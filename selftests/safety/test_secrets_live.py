@@ -98,7 +98,7 @@ def planted_env_file(safety_sim):
 def test_no_planted_secret_in_any_artefact(safety_sim, planted_env_file, tmp_path: Path) -> None:
     planted = dict(planted_env_file)
     agent = subprocess.run(
-        ["docker", "inspect", "-f", "{{json .Config.Env}}", "safety_vl_jepa_agent"],
+        ["docker", "inspect", "-f", "{{json .Config.Env}}", safety_sim.layout().container("vl_jepa")],
         capture_output=True, text=True, timeout=30,
     ).stdout
     assert planted["container API key"] in agent, "the planted key did not reach the agent container's env"

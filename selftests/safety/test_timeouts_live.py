@@ -95,7 +95,7 @@ def test_a_broker_restart_mid_run_is_reconnected_and_reported(safety_sim, tmp_pa
     try:
         _wait_for_the_runs_lease(safety_sim, proc)
         time.sleep(2)  # the stimulus: restart the broker mid-run, inside the 14 s evidence window
-        subprocess.run(["docker", "restart", "-t", "1", f"{safety_sim.name}_mosquitto"], check=True,
+        subprocess.run(["docker", "restart", "-t", "1", safety_sim.layout().container("mosquitto")], check=True,
                        capture_output=True, timeout=60)
         output, _ = proc.communicate(timeout=300)
     finally:
