@@ -12,6 +12,7 @@ import pytest
 import testinfra
 
 from jetson_hil import l4t, tegrastats
+from jetson_hil.device import module_from_model
 from jetson_hil.sim import simulator
 
 
@@ -27,6 +28,14 @@ def test_real_dpkg_lists_jetpack_packages(sim):
         assert name in out, f"{name} missing from dpkg -l on the device"
     core = simulator.device_exec(sim, "dpkg-query -W -f='${Version}' nvidia-l4t-core")
     assert str(l4t.parse_dpkg_core_version(core)) == sim.release
+
+
+def test_device_tree_model_identifies_the_module(sim):
+    """The model file the suite reads first where /proc/device-tree is absent, NUL-terminated as on a real device."""
+    raw = simulator.device_exec(sim, "od -An -c /sys/firmware/devicetree/base/model")
+    assert raw.split()[-1] == "\\0"
+    model = simulator.device_exec(sim, "tr -d '\\000' < /sys/firmware/devicetree/base/model")
+    assert module_from_model(model) is l4t.MODULES[sim.module]
 
 
 def test_compose_in_device_host_runs_four_services(sim):
