@@ -168,7 +168,10 @@ class Release:
         base = f"usr/local/cuda-{short}"
         if self.parsed.major < 34:
             return {f"{base}/version.txt": f"CUDA Version {full}\n"}
-        return {f"{base}/version.json": json.dumps({"cuda": {"name": "CUDA SDK", "version": full}}, indent=3)}
+        # the real files' layout (3-space indent, `"key" : value`; e.g. a CUDA 11.5 x86 file quoted in code index id
+        # 36014572929); only the SDK entry, since no real Jetson file was found to copy the others from
+        text = json.dumps({"cuda": {"name": "CUDA SDK", "version": full}}, indent=3, separators=(",", " : "))
+        return {f"{base}/version.json": text}
 
     def _real(self, name: str, series: str | None = None, same_release: bool = False) -> str | None:
         """A real device's version of `name`: from a capture of this very release when `same_release`, else from

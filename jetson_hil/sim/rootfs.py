@@ -181,7 +181,8 @@ def _packages(cfg, root: Path) -> None:
     tegrastats = (PACKAGE_DIR / "device" / "tegrastats").read_text().replace(
         "#!/usr/bin/env python3", f"#!{Path(sys.base_prefix) / 'bin' / 'python3'}", 1)
     stamp = cfg.root / "debs" / ".sources"
-    digest = hashlib.sha256((tegrastats + repr(release.packages())).encode()).hexdigest()[:16]
+    digest = hashlib.sha256((tegrastats + repr(release.packages()) + repr(release.cuda_version_files())).encode()
+                            ).hexdigest()[:16]
     if "Package: nvidia-l4t-core" in (dpkg / "status").read_text() and stamp.exists() \
             and stamp.read_text() == digest:
         return

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from jetson_hil import l4t, tegrastats
-from jetson_hil.device import module_from_model, module_from_tegrastats
+from jetson_hil.device import module_from_model, module_from_tegrastats, parse_cuda_version
 from jetson_hil.replay import REAL, body
 from jetson_hil.sim import jetson_release
 
@@ -100,3 +100,9 @@ def test_nonroot_emulator_runs_and_prints_lines() -> None:
     assert lines and "Traceback" not in proc.stderr, proc.stderr
     sample = tegrastats.parse_line(lines[0], strict=True)
     assert sample.gpu_load_percent is not None and not sample.gpc_freqs_mhz and "EMC_FREQ" not in lines[0]
+
+
+def test_cuda_version_json_has_the_real_layout() -> None:
+    (text,) = jetson_release.Release("36.4.0", "orin-nano").cuda_version_files().values()
+    assert text.splitlines()[:3] == ["{", '   "cuda" : {', '      "name" : "CUDA SDK",']
+    assert parse_cuda_version(text) == "12.6.68"
