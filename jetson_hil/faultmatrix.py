@@ -35,10 +35,6 @@ SCENARIOS = {
     PLAN_B: {"backend": "tensorrt", "encoder": "tiny"},
     PLAN_DGPU: {"backend": "pytorch", "encoder": "tiny", "kind": "dgpu"},
 }
-# Seconds a run may take beyond the window for set-up on top of the selftest's allowance: the dGPU host's checks run
-# nvidia-smi (an emulator here) and the NVML sampler several times; measured 24.3-24.9 s per run on an idle machine
-# against 12-16 s for the Jetson scenarios.
-SCENARIO_EXTRA_S = {PLAN_DGPU: 10.0}
 WINDOW_S = 6.0  # the evidence window the matrix runs the suite with (`--window`)
 # The acceptance suite the matrix proves (tests/perf measures against baselines; it is not a pass/fail check).
 ACCEPTANCE_PATHS = ("tests/host", "tests/container", "tests/mqtt")
@@ -375,6 +371,8 @@ ROWS: tuple[Row, ...] = (
         {
             _T1 + "test_l4t_core_package_matches_the_release_file": "a partial upgrade",
             _T1 + "test_jetpack_package_versions_consistent[nvidia-jetpack]": MIXED,
+            # the TensorRT meta-package carries the device's JetPack (6.1), not the release file's (6.2)
+            _T1 + "test_jetpack_package_versions_consistent[tensorrt]": MIXED,
         },
     ),
     Row(
