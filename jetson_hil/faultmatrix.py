@@ -410,7 +410,6 @@ ROWS: tuple[Row, ...] = (
         {
             _T1 + "test_tegrastats_runs": "install nvidia-l4t-tools",
             _T1 + "test_tegrastats_lines_parse_with_a_gpu_load": "tegrastats not found on the device",
-            _T1 + "test_module_identified": NO_SAMPLE,
             _T3 + "test_gpu_load_while_embeddings_flow": "tegrastats not found on the device",
             _T6 + "test_gpu_active": "tegrastats is not recording",
         },
@@ -421,12 +420,22 @@ ROWS: tuple[Row, ...] = (
         {
             _T1 + "test_tegrastats_runs": "a sudoers NOPASSWD rule",
             _T1 + "test_tegrastats_lines_parse_with_a_gpu_load": "sudo: a password is required",
-            _T1 + "test_module_identified": NO_SAMPLE,
             _T3 + "test_gpu_load_while_embeddings_flow": "sudo: a password is required",
             _T6 + "test_gpu_active": "tegrastats is not recording",
         },
         profile=USER_PROFILE,
         note="run as the device's non-root user (the simulator's device-user.toml), whose sudo rule the fault removes",
+    ),
+    Row(
+        "custom_carrier_minimal_image",
+        PLAN_A,
+        {
+            _T1 + "test_tegrastats_runs": "install nvidia-l4t-tools",
+            _T1 + "test_tegrastats_lines_parse_with_a_gpu_load": "tegrastats not found on the device",
+            _T1 + "test_module_identified": NO_SAMPLE,
+            _T3 + "test_gpu_load_while_embeddings_flow": "tegrastats not found on the device",
+            _T6 + "test_gpu_active": "tegrastats is not recording",
+        },
     ),
     Row(
         "no_bash",
@@ -774,6 +783,9 @@ HOW = {
     "compute_packages_missing": "`dpkg -r --force-depends` of the device's CUDA, cuDNN and TensorRT packages",
     "mixed_jetpack_packages": "`dpkg -i` of cuda-cudart-11-4, libcudnn8 8.6 and libnvinfer8 8.5 packages",
     "tegrastats_missing": "`dpkg -r --force-depends nvidia-l4t-tools` on the device",
+    "custom_carrier_minimal_image": "/sys/firmware/devicetree/base/model rewritten in place with a board name no "
+    "module table knows, and `dpkg -r --force-depends nvidia-l4t-tools` on the device; clearing puts the model "
+    "file back and reinstalls the package",
     "tegrastats_needs_root": "/etc/sudoers.d/jetson-hil (the `jetson` user's NOPASSWD rule) moved aside; the "
     "matrix runs this row with the simulator's device-user.toml (the non-root `jetson`)",
     "agent_stopped": "`docker-compose stop vl_jepa` on the device",

@@ -26,6 +26,8 @@ CONFIG_FILES = (ENV, DOCKERFILE, REQUIREMENTS, "docker-compose.yml")
 R35 = "nvcr.io/nvidia/l4t-pytorch:r35.2.1-pth2.0-py3"
 CU128 = "dustynv/pytorch:2.8-r36.4.4-cu128-24.04"
 L4T_BASE = "nvcr.io/nvidia/l4t-base:r36.4.0"
+# The device-tree model of a vendor's carrier board image: it names the board, not the Jetson module on it
+CARRIER_MODEL = "Vendor custom carrier board"
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,11 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("gpu_diag_missing", "device", "the agents' project lacks tools/jetson/gpu_diag.sh (Task 1's scripts never "
           "committed): the runbook's `bash tools/jetson/gpu_diag.sh` cannot run"),
     Fault("tegrastats_missing", "device", "nvidia-l4t-tools removed: no tegrastats on the device"),
+    Fault("custom_carrier_minimal_image", "device", "a custom carrier board's production image: the vendor's own "
+          f"device tree names its board ({CARRIER_MODEL!r}, standing for a carrier vendor's model string; vendors name "
+          "their own DTS, e.g. tegra194-xavier-nx-cti-NGX004.dts, where jetson_stats reported `Board(s): UNKNOWN`, "
+          "jetson_stats #181), which names no known module, and the image is built without nvidia-l4t-tools: no "
+          "tegrastats either, so nothing identifies the module"),
     Fault("agent_stopped", "device", "vl_jepa is stopped (`docker stop`, or exited with restart: no): its "
           "container exists but does not run", quiet=True),
     Fault("agent_restarted", "device", "vl_jepa was killed (exit 137, as by the OOM killer) and restarted by "
@@ -615,6 +622,7 @@ def _device_faults(cfg, active: set[str], log) -> None:
     rule = etc / rootfs.SUDOERS_RULE
     bash = root / "rootfs" / "usr" / "bin" / "bash"
     gpu_diag = project / "tools" / "jetson" / "gpu_diag.sh"
+    model = root / "rootfs" / rootfs.DEVICE_TREE / "model"
     # Several faults edit one file: every clear runs before any set, so that a set never saves (as the file to
     # restore) another fault's edit, and a clear never restores over another fault's edit.
     files: dict[str, tuple[Path, Callable[[bool], bool]]] = {
@@ -633,6 +641,8 @@ def _device_faults(cfg, active: set[str], log) -> None:
         "cuda_toolkit_mismatch": (root, lambda on: _cuda_link(cfg, on)),
         "no_bash": (bash, lambda on: _swap_aside(bash, bash.with_name("bash.removed"), on)),
         "gpu_diag_missing": (gpu_diag, lambda on: _swap_aside(gpu_diag, aside / "gpu_diag.sh.removed", on)),
+        "custom_carrier_minimal_image": (model, lambda on: _rewrite_in_place(
+            model, aside / "device_tree_model.carrier", on, lambda _old: CARRIER_MODEL + "\0")),
     }
     changed: set[Path] = set()
     for on in (False, True):
@@ -650,7 +660,7 @@ def _device_faults(cfg, active: set[str], log) -> None:
                     lambda: [debs / "nvidia-jetpack.deb"], installed, log)
     _packages_fault(cfg, "compute_packages_missing" in active, group, lambda: [debs / f"{n}.deb" for n in group],
                     installed, log)
-    _packages_fault(cfg, "tegrastats_missing" in active, ["nvidia-l4t-tools"],
+    _packages_fault(cfg, bool(active & {"tegrastats_missing", "custom_carrier_minimal_image"}), ["nvidia-l4t-tools"],
                     lambda: [debs / "nvidia-l4t-tools.deb"], installed, log)
     there = sorted(installed & set(jp5))
     if "mixed_jetpack_packages" in active and len(there) < len(jp5):
