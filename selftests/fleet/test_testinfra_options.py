@@ -136,6 +136,7 @@ def test_ansible_inventory_is_the_inventory(tmp_path, orin):
         (["--ansible-inventory=a.ini", "--inventory=b.ini"], "--ansible-inventory and --inventory both name"),
         (["--hosts=orin-a,orin-b", "--device=local"], "--hosts names several hosts but --device one profile"),
         (["--hosts=orin", "--device=local", "--device=sim"], "--hosts with a fleet would point every device"),
+        (["--hosts=orin", "--ansible-inventory=hosts.ini"], "--hosts with a fleet would point every device"),
     ],
 )
 def test_an_option_that_cannot_be_honoured_is_refused_in_one_line(tmp_path, args, says):
