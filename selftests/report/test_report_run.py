@@ -1,6 +1,7 @@
 """The report of whole runs, in a subprocess as a user runs them: the acceptance suite against the healthy
 simulator (`pytest -m jetson --report-dir ... --attach-doc device:...`), and a tiny failing session that
-shows how a failure reads (diagnosis first, then its attachments)."""
+shows how a failure reads (its structured diagnoses in summary.json; on the page, diagnosis first, then its
+attachments)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from report_schema import errors
 from selftest_state import sim_name
 
+from jetson_hil.diagnosis import signature
 from jetson_hil.profile import load_profile
 from jetson_hil.report.doc import BEGIN, END
 
@@ -106,9 +108,25 @@ def test_design_doc_on_the_device_gets_the_section(healthy_run):
 
 
 FAILING = """
-def test_broken(attach):
-    attach("container log tail", "RuntimeError: CUDA driver version is insufficient for CUDA runtime version")
-    raise AssertionError("embeddings computed on cpu\\nLikely cause: the agent has no GPU. Fix: set runtime: nvidia")
+from fixtures.evidence import diagnose_for
+from jetson_hil.diagnosis import format_hint
+
+LOG = "loading model\\nRuntimeError: CUDA driver version is insufficient for CUDA runtime version"
+
+
+def test_broken(attach, request):
+    attach("container log tail", LOG)
+    message = "embeddings computed on cpu"
+    found = diagnose_for(request.node, message, LOG, sources=["message", "docker logs vl_jepa"])
+    raise AssertionError(message + "\\n" + format_hint(found))
+
+
+def test_bare_message():
+    raise AssertionError("embeddings failed\\nRuntimeError: CUDA out of memory. Tried to allocate 20.00 MiB")
+
+
+def test_unknown():
+    raise AssertionError("the answer is 41")
 
 
 def test_fine():
@@ -138,11 +156,13 @@ def failing_run(tmp_path_factory):
         timeout=120,
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return tmp_path, out
+    return tmp_path, out, proc.stdout
 
 
 def test_failure_reads_diagnosis_then_attachments(failing_run):
-    tmp_path, out = failing_run
+    """summary.json lists each failing test's diagnoses as objects (those the test recorded, else those of its
+    message), the terminal still reads "Likely cause ... Fix ...", and the row shows the diagnosis first."""
+    tmp_path, out, stdout = failing_run
     assert (tmp_path / "reports" / "latest").resolve() == out.resolve()
     assert {f for f in ("report.html", "summary.json", "junit.xml") if (out / f).is_file()} == {
         "report.html",
@@ -151,14 +171,28 @@ def test_failure_reads_diagnosis_then_attachments(failing_run):
     }
     doc = json.loads((out / "summary.json").read_text())
     assert errors(doc, SCHEMA) == []
-    broken = next(t for t in doc["tests"] if t["nodeid"].endswith("test_broken"))
+    tests = {t["nodeid"].split("::")[-1]: t for t in doc["tests"]}
+    broken = tests["test_broken"]
     assert broken["outcome"] == "failed"
-    assert broken["diagnosis"] == ["Likely cause: the agent has no GPU. Fix: set runtime: nvidia"]
+    [d] = broken["diagnoses"]
+    driver = signature("cuda_driver_insufficient")
+    assert (d["id"], d["cause"], d["fix"]) == (driver.id, driver.cause, driver.fix)
+    assert (d["where"], d["line"]) == ("docker logs vl_jepa", 2)
+    assert d["evidence"] == "RuntimeError: CUDA driver version is insufficient for CUDA runtime version"
+    assert [(x["id"], x["where"], x["line"]) for x in tests["test_bare_message"]["diagnoses"]] == [
+        ("cuda_oom", "message", 2)
+    ]
+    assert tests["test_unknown"]["diagnoses"] == [] and "diagnoses" not in tests["test_fine"]
+    assert f"Likely cause: {driver.cause}  Fix: {driver.fix}" in stdout  # the terminal reader's text
     page = (out / "report.html").read_text()
     assert 'id="jetson-hil-failures"' in page
-    diagnosis = page.find("jetson-hil-diagnosis")
-    attachment = page.find("CUDA driver version is insufficient")
-    assert -1 < diagnosis < attachment, (diagnosis, attachment)
+    failures = page[page.find('id="jetson-hil-failures"') : page.find('id="jetson-hil-plan"')]
+    assert -1 < failures.find("cuda_driver_insufficient") < failures.find("test_broken")
+    assert "docker logs vl_jepa:2: RuntimeError: CUDA driver version is insufficient" in failures
+    row = page.find("jetson-hil-failure", page.find('id="results-table"'))
+    diagnosis = page.find("jetson-hil-diagnosis", row)
+    attachment = page.find("container log tail", row)
+    assert -1 < row < diagnosis < attachment, (row, diagnosis, attachment)
 
 
 FAULTY_SIM = sim_name("report-faulty")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from pathlib import Path
@@ -10,10 +11,13 @@ from types import SimpleNamespace
 from report_schema import errors
 
 from fixtures.report import sections
+from jetson_hil import diagnosis
 from jetson_hil.report import plots, summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "summary-schema.json").read_text())
+DRIVER_LOG = "loading model\nRuntimeError: CUDA driver version is insufficient for CUDA runtime version"
+DIAGNOSES = [d.as_dict() for d in diagnosis.diagnose("", DRIVER_LOG, sources=["message", "docker logs vl_jepa"])]
 
 
 def test_redacts_secret_keys():
@@ -94,7 +98,7 @@ def test_built_summary_matches_schema():
         run={"id": "r", "started": "s", "finished": "f", "exit_status": 1, "report_dir": "/r", "device": "sim1"},
         device={"profile": "sim1", "env": summary.redact({"X_TOKEN": "t"}), "containers": []},
         plan=None,
-        tests=[{"nodeid": "t::a", "outcome": "failed", "duration_s": 1.0, "tasks": ["task1"], "diagnosis": []}],
+        tests=[{"nodeid": "t::a", "outcome": "failed", "duration_s": 1.0, "tasks": ["task1"], "diagnoses": DIAGNOSES}],
         measurements=[
             {"nodeid": "t::a", "name": "m", "value": 1, "unit": "Hz", "low": 2, "high": "inf", "outcome": "FAIL"}
         ],
@@ -107,6 +111,9 @@ def test_built_summary_matches_schema():
     )
     assert errors(doc, SCHEMA) == []
     assert doc["run"]["verdict"] == "failed"
+    assert doc["tests"][0]["diagnoses"][0]["where"] == "docker logs vl_jepa"
+    bare = {**doc, "tests": [{**doc["tests"][0], "diagnoses": [{"cause": "c"}]}]}
+    assert "$.tests[0].diagnoses[0]: missing 'id'" in errors(bare, SCHEMA)
     assert errors({**doc, "schema_version": 2}, SCHEMA) == ["$.schema_version: 2 not in [1]"]
 
 
@@ -135,3 +142,20 @@ def test_report_dirs_of_the_same_second_do_not_collide(tmp_path):
         _fresh_dir(tmp_path / "reports", "20260101T000000Z"),
     )
     assert first.name == "20260101T000000Z" and second.name == "20260101T000000Z-2"
+
+
+def test_failures_show_each_diagnosis_above_the_check():
+    """id, cause, fix and the evidence line with where it came from, then the failed check and its message."""
+    tests = [
+        {"nodeid": "t::broken", "outcome": "failed", "message": "embeddings computed on cpu", "diagnoses": DIAGNOSES},
+        {"nodeid": "t::other", "outcome": "error", "message": "boom", "diagnoses": []},
+        {"nodeid": "t::fine", "outcome": "passed"},
+    ]
+    page = "".join(sections({"run": {"id": "r"}, "tests": tests}, {}))
+    d = DIAGNOSES[0]
+    assert d["id"] == "cuda_driver_insufficient" and d["line"] == 2
+    shown = [page.find(x) for x in ('id="jetson-hil-failures"', d["id"], "docker logs vl_jepa:2: RuntimeError: CUDA",
+                                    "t::broken", "embeddings computed on cpu")]
+    assert -1 not in shown and shown == sorted(shown), shown
+    assert html.escape(d["fix"]) in page
+    assert page.find("(no known failure signature)") > page.find("t::broken") and "t::fine" not in page
