@@ -2,15 +2,17 @@
 
 docker-compose.yml, config/jetson.env with the runbook's variables, docker/vl_jepa/Dockerfile FROM
 the l4t-pytorch tag matching the release, requirements.txt, the agents' code, tools/jetson and the
-design doc. Only the bind mounts of the host's Python, marked as such, are the simulator's own.
+design doc. Only the bind mounts of the host's Python and the agents' CPU priority, marked as such, are the
+simulator's own.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .images import DEVICE_HOST_IMAGE
@@ -22,6 +24,10 @@ DESIGN_DOC = "docs/plans/2026-02-01-embeddings-first-vision-design.md"
 ENCODER_DIMS = {"dinov2-s14": 384, "siglip2-b16": 768, "tiny": 64}
 ENGINE_DIM = 384
 BACKENDS = ("pytorch", "tensorrt")
+# The simulated device has its CPU to itself; the simulator shares this machine's. Its services get this CPU
+# weight (a nice-0 process has 1024: this is 64 of them), so a busy host cannot make healthy agents miss their
+# schedule (issue 19). They take only what their schedule needs (vl_jepa with DINOv2-S/14: about one core).
+CPU_SHARES = 65536
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Layout:
     venv: str
     container_prefix: str = ""
     backend: str = "pytorch"
+    cgroup_parent: str = ""  # "/" puts the services beside the host's processes (cgroupfs engines only)
 
     @property
     def dim(self) -> int:
@@ -103,6 +110,28 @@ def under_usr(path: str) -> bool:
     return path == "/usr" or path.startswith("/usr/")
 
 
+def engine_cgroup_parent() -> str:
+    """"/" when the engine uses the cgroupfs driver, else "" (systemd wants a slice; keep Docker's default).
+
+    Under cgroupfs every container sits in one ``docker`` group that weighs as much as a single busy process
+    of the host; at the top level each service's own CPU weight counts against the host's processes.
+    """
+    try:
+        out = subprocess.run(["docker", "info", "--format", "{{.CgroupDriver}}"], capture_output=True, text=True,
+                             timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return "/" if out.returncode == 0 and out.stdout.strip() == "cgroupfs" else ""
+
+
+def _priority(layout: Layout) -> list[str]:
+    """The simulator's own: the CPU weight of a device that does not share its CPU with this host."""
+    lines = [f"    cpu_shares: {CPU_SHARES}  # simulator: the device's CPU is its own (not on a real device)"]
+    if layout.cgroup_parent:
+        lines.append(f"    cgroup_parent: {layout.cgroup_parent}  # simulator: the weight counts against the host's")
+    return lines
+
+
 def compose_file(layout: Layout) -> str:
     lines = ['version: "2.4"', "", "services:"]
     lines += [
@@ -110,6 +139,7 @@ def compose_file(layout: Layout) -> str:
         "    image: jetson-hil/mosquitto:1",
         "    build: {context: ., dockerfile: docker/mosquitto/Dockerfile}",
         f"    container_name: {layout.container('mosquitto')}",
+        *_priority(layout),
         "    runtime: runc",
         "    network_mode: host",
         "    restart: unless-stopped",
@@ -136,6 +166,7 @@ def compose_file(layout: Layout) -> str:
             lines.append(f"    command: {commands[service]}")
         lines += [
             f"    container_name: {layout.container(service)}",
+            *_priority(layout),
             "    runtime: nvidia",
             "    network_mode: host",
             "    restart: unless-stopped",
@@ -207,6 +238,8 @@ def write(layout: Layout) -> None:
     (p / "mosquitto/mosquitto.conf").write_text(
         f"listener {layout.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
     )
+    if not layout.cgroup_parent:
+        layout = replace(layout, cgroup_parent=engine_cgroup_parent())
     (p / "docker-compose.yml").write_text(compose_file(layout))
     (p / DESIGN_DOC).write_text(design_doc())
     _copy_code(p)
