@@ -224,6 +224,20 @@ def test_faulty_device_report_shows_failure_evidence(faulty_run):
     assert doc["run"]["verdict"] == "failed" and doc["tasks"]["task3"]["verdict"] == "failed"
     failed = [t for t in doc["tests"] if t["outcome"] == "failed"]
     assert any("finite" in t["nodeid"] for t in failed), failed
+    # the diagnoses the rig recorded are the ones the assertion text shows a terminal reader, per failing check
+    texts = {
+        f"{case.get('classname')}.{case.get('name')}": "".join(f.text or "" for f in case.iter("failure"))
+        for case in ET.parse(out / "junit.xml").getroot().iter("testcase")
+    }
+    for t in failed:
+        path, name = t["nodeid"].split("::")
+        text = texts[f"{path[:-3].replace('/', '.')}.{name}"]
+        assert isinstance(t["diagnoses"], list) and text, t
+        for d in t["diagnoses"]:
+            assert f"Likely cause: {d['cause']}  Fix: {d['fix']}" in text, (d["id"], text[-1500:])
+            assert d["where"] in ("message", "evidence", "probe stdout", "probe stderr") or d["where"].startswith(
+                "docker logs "
+            ), d
     page = (out / "report.html").read_text()
     assert 'id="jetson-hil-failures"' in page
     first = page.find("jetson-hil-failure")
