@@ -116,15 +116,16 @@ def test_embedding_is_a_list_of_finite_numbers_of_the_expected_dim(decoded, embe
     assert not bad, (
         f"{len(bad)} of {len(decoded)} embeddings are malformed: "
         + "; ".join(bad[:3])
-        + f". Fix: NaN/inf usually come from fp16 overflow (try VL_JEPA_FP16=0 to confirm); a wrong length means "
-        f"the encoder differs from the profile's [expect] dim = {dim}"
+        + ". Fix: NaN/inf usually come from fp16 overflow (run once with fp16 off, VL_JEPA_FP16 set to 0, to "
+        f"confirm); a wrong length means the encoder differs from the profile's [expect] dim = {dim}"
     )
 
 
 NORM_FIX = (
     "an embedding's L2 norm is out of the profile's [limits] norm_min..norm_max: a norm near zero is a blank "
     "input or unloaded weights; a huge one is an encoder whose activations blew up (an fp16 overflow, or a missing "
-    "final norm layer). Fix: compare with VL_JEPA_FP16=0, and check the weights and the encoder's output layer"
+    "final norm layer). Fix: compare with a run with fp16 off (VL_JEPA_FP16 set to 0), and check the weights and "
+    "the encoder's output layer"
 )
 
 
