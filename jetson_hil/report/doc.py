@@ -1,4 +1,4 @@
-"""The design doc's jetson-hil section: written between two marker comments, every other byte kept.
+r"""The design doc's jetson-hil section: written between two marker comments, every other byte kept.
 
 >>> splice("# Doc\n", "S\n")
 '# Doc\n\n<!-- jetson-hil:begin -->\nS\n<!-- jetson-hil:end -->\n'
