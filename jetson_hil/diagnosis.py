@@ -286,10 +286,13 @@ CATALOGUE: tuple[Signature, ...] = (
         r"|couldn't communicate with the NVIDIA driver|CUDA driver initialization failed"
         r"|cudaErrorInitializationError|cuda runtime error \(3\) : initialization error"
         r"|CUDA error[^\n]*: initialization error",
-        "CUDA finds no GPU or cannot initialise its driver: on a Jetson the process has no Tegra driver to talk "
-        "to (the container started without the nvidia runtime, so /dev/nvhost-* and the L4T CUDA driver are not "
-        "inside, the process runs as a user outside the video group, or a custom root filesystem lacks the "
-        "nvidia-l4t packages); on a discrete-GPU host the NVIDIA kernel driver is not loaded or was half-upgraded",
+        "CUDA finds no GPU or cannot initialise its driver: on a Jetson either the image's L4T major release "
+        "differs from the host's (an r35 image's CUDA cannot initialise an R36 host's driver) or the process has no "
+        "Tegra driver to talk to (the container started without the nvidia runtime, so /dev/nvhost-* and the L4T "
+        "CUDA driver are not inside, the process runs as a user outside the video group, or a custom root "
+        "filesystem lacks the nvidia-l4t packages); on a discrete-GPU host the NVIDIA kernel driver is not loaded "
+        "or was half-upgraded",
+        "compare the image's L4T tag with /etc/nv_tegra_release (Task 4; " + L4T_IMAGE_FIX + "); "
         "run vl_jepa with `runtime: nvidia`, as root or with `group_add: [video]` (check `sudo -n docker exec "
         "vl_jepa_agent ls /dev/nvhost-ctrl-gpu /dev/nvmap`); on the host check `cat /etc/nv_tegra_release` and "
         "`dpkg -l | grep nvidia-l4t-cuda` (reinstall JetPack or reflash if missing); on a dGPU host load the "
