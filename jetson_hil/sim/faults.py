@@ -530,12 +530,16 @@ def _killed(cfg, service: str, active: bool, running: set[str], log) -> None:
     policy); clearing starts it again (`_service` sees it not running)."""
     from . import engine
 
-    if active and service in running:
-        cid = _container(cfg, service)
-        if cid:
-            log(f"killing {service} (docker kill)")
-            engine.client().containers.get(cid).kill()
-            running.discard(service)
+    cid = _container(cfg, service) if active else None
+    if not cid:
+        return
+    container = engine.client().containers.get(cid)
+    if service in running or container.attrs["State"]["ExitCode"] != 137:
+        if service not in running:  # stopped by the previous row's fault (exit 0): a kill needs it running
+            container.start()
+        log(f"killing {service} (docker kill)")
+        container.kill()
+        running.discard(service)
 
 
 def _paused(cfg, service: str, active: bool, log) -> None:
