@@ -29,16 +29,12 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
-    import tomli as tomllib
+from jetson_hil.toml_compat import tomllib
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 DEVICE_KEYS = ("profile", "host", "docker_url", "mqtt_url", "ssh_identity")

@@ -19,16 +19,12 @@ import json
 import math
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
-    import tomli as tomllib
+from jetson_hil.toml_compat import tomllib
 
 __all__ = [
     "AgentSettings",

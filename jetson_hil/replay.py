@@ -28,19 +28,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10 (JetPack 6): the same parser, from PyPI
-    import tomli as tomllib
 
 from jetson_hil import dpkg, l4t
 from jetson_hil.errors import ParseError
 from jetson_hil.tegrastats import parse_line
 from jetson_hil.telemetry import Sample, TelemetryTimeout
+from jetson_hil.toml_compat import tomllib
 
 __all__ = [
     "HEADER_PREFIXES",
