@@ -10,6 +10,7 @@ fixtures.gpu_use   GPU-use evidence: the agent's own processes among the GPU's u
 fixtures.remediate --allow-changes/--keep-changes and `remedy`: runbook steps applied, backed up, restored
 fixtures.lease     the device lease: shared for read-only runs, exclusive for remediation (jetson_hil.lease)
 fixtures.watchdog  a device that stops answering ends the run; broker gaps become evidence
+fixtures.redaction the device env file's hidden values scrubbed from every report file
 fixtures.ci_figures measurements as JUnit test properties; device facts as JUnit suite properties and
                    pytest-html's Environment rows
 """
@@ -21,6 +22,7 @@ pytest_plugins: list[str] = [
     "fixtures.rig",
     "fixtures.plan",
     "fixtures.report",
+    "fixtures.redaction",
     "fixtures.ci_figures",
     "fixtures.gpu_use",
     "fixtures.remediate",

@@ -71,7 +71,17 @@ class _Invalid(Exception):
 _MISSING = object()
 
 
-_URL_PASSWORD = re.compile(r"(://[^/@\s:]*):[^/\s]*@")
+URL_PASSWORD = re.compile(r"(://[^/@\s:]*):([^/\s]*)@")
+"""The user and password of a URL (``mqtt://user:pw@host``): group 1 ends with the user, group 2 is the password."""
+
+
+def hide_url_password(text: str) -> str:
+    """`text` with the password of every URL in it as ``***``.
+
+    >>> hide_url_password("MQTT_URL=mqtt://hil:s3cr@t@broker:1883/x")
+    'MQTT_URL=mqtt://hil:***@broker:1883/x'
+    """
+    return URL_PASSWORD.sub(r"\1:***@", text)
 
 
 def _show(value: Any) -> str:
@@ -80,7 +90,7 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(_URL_PASSWORD.sub(r"\1:***@", value))
+        return json.dumps(hide_url_password(value))
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_show(v) for v in value) + "]"
     if isinstance(value, dict):

@@ -5,22 +5,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from jetson_hil import runbook
+from jetson_hil.report.redact import redact_env
 
 SCHEMA_VERSION = 1
 TASKS = ("task1", "task2", "task3", "task4", "task5", "task6")
-SECRET = re.compile(r"PASSWORD|TOKEN|SECRET|KEY", re.IGNORECASE)
-REDACTED = "***"
 
 
 def redact(env: Mapping[str, str]) -> dict[str, str]:
-    """The env with every value whose key contains PASSWORD/TOKEN/SECRET/KEY replaced by '***'."""
-    return {k: (REDACTED if SECRET.search(k) else str(v)) for k, v in env.items()}
+    """The env as the report shows it: only the keys the runbook reads (jetson_hil.report.redact)."""
+    return redact_env(env)
 
 
 def jsonable(value: Any) -> Any:
