@@ -78,11 +78,34 @@ class ContainerUnavailable(DeviceFactError):
         self.texts = texts
         self.breakage_key = f"container {container} not running"
         last = last_log_line(texts[0]) if texts else ""
+        error = last_error_line(texts[0]) if texts else ""
         said = f"; its log ends with {last!r}" if last else ""
+        if error and error != last:  # a wrapper's 'stopped' after the traceback says less than the error
+            said = f"; its log says {error!r} (and ends with {last!r})"
         super().__init__(
             f"container {container} is {status}, not running{said}. Fix: `docker compose up -d` in the agents' "
             f"project; if it stops again, its log says why"
         )
+
+
+_ERROR_WORDS = re.compile(
+    r"error|exception|fatal|failed|failure|cannot|can't|unable|not found|no such|invalid|denied|refused|"
+    r"abort|killed|segmentation fault|core dumped|panic",
+    re.IGNORECASE,
+)
+
+
+def last_error_line(log: str, limit: int = 200) -> str:
+    """The last line of a `docker logs --timestamps` tail that reads as an error ('' when none does).
+
+    >>> last_error_line("2026-12-06T17:53:24.01Z ImportError: libcudnn.so.9: cannot open shared object file\\n"
+    ...                 "2026-12-06T17:53:24.02Z vl_jepa: stopped\\n")
+    'ImportError: libcudnn.so.9: cannot open shared object file'
+    """
+    for line in reversed(log.splitlines()):
+        if _ERROR_WORDS.search(line):
+            return last_log_line(line, limit)
+    return ""
 
 
 def last_log_line(log: str, limit: int = 200) -> str:

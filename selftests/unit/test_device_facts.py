@@ -235,6 +235,17 @@ def test_container_unavailable_names_status_and_last_log_line():
     assert device.last_log_line("") == ""
 
 
+def test_container_unavailable_quotes_the_error_before_a_closing_line():
+    """A process that logs 'stopped' on its way out after the traceback: the error is the line worth quoting."""
+    log = (
+        "2026-12-06T17:53:23.9Z ImportError: libcudnn.so.9: cannot open shared object file: No such file or directory\n"
+        "2026-12-06T17:53:24.018Z vl_jepa: stopped\n"
+    )
+    message = str(device.ContainerUnavailable("vl_jepa_agent", "restarting", (log,)))
+    assert "its log says 'ImportError: libcudnn.so.9: cannot open shared object file" in message
+    assert "ends with 'vl_jepa: stopped'" in message
+
+
 def test_an_exec_the_engine_lost_before_starting_it_is_run_again():
     """dockerd under load can answer 'No such exec instance': the command never ran, so one retry is safe."""
     from types import SimpleNamespace
