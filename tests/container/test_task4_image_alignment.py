@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from jetson_hil import l4t, runbook
+from jetson_hil import image_base, l4t, runbook
 from jetson_hil.device import DeviceFactError
 
 pytestmark = [pytest.mark.jetson, pytest.mark.container, pytest.mark.task4]
@@ -78,7 +78,7 @@ def test_running_image_targets_the_host_l4t(container_only, agent_container, doc
     if image_id is None:
         pytest.fail(f"{agent_container.name} does not exist (Task 2 reports it)", pytrace=False)
     image = docker_client.images.get(image_id)
-    base = running_base(image, docker_client.images.list())
+    base = image_base.running_base(image, docker_client.images.list())
     evidence.data["running_image"] = {"image": agent_container.image_ref, "id": image_id, "base": base}
     if base is None:
         pytest.skip(
@@ -91,38 +91,6 @@ def test_running_image_targets_the_host_l4t(container_only, agent_container, doc
         f"{agent_container.name} runs {agent_container.image_ref}, built for L4T {l4t_release} ({where}): "
         f"{verdict.reason}. Fix: {REBUILD.removeprefix('then ')} (after correcting the Dockerfile's FROM)"
     )
-
-
-def running_base(image, images) -> tuple[str, str] | None:
-    """(how it was found, L4T release) of the image a running image was built FROM.
-
-    The base is the local image with an L4T release in a tag whose layers are the longest proper prefix of
-    the running image's layers; failing that (the base tag was re-pulled since), a label of the image whose
-    key names l4t and whose value is a release (labels are inherited from the base)."""
-    layers = image.attrs.get("RootFS", {}).get("Layers") or []
-    best: tuple[int, str, str] | None = None
-    for other in images:
-        if other.id == image.id:
-            continue
-        other_layers = other.attrs.get("RootFS", {}).get("Layers") or []
-        if not other_layers or len(other_layers) >= len(layers) or layers[: len(other_layers)] != other_layers:
-            continue
-        for tag in other.tags:
-            try:
-                ref = l4t.parse_image_ref(tag)
-            except l4t.ParseError:
-                continue
-            if ref.l4t is not None and (best is None or len(other_layers) > best[0]):
-                best = (len(other_layers), f"built FROM {tag}", str(ref.l4t))
-    if best is not None:
-        return best[1], best[2]
-    for key, value in sorted((image.attrs.get("Config", {}).get("Labels") or {}).items()):
-        if "l4t" in key.lower():
-            try:
-                return f"label {key}={value}", str(l4t.parse_version(value))
-            except l4t.ParseError:
-                continue
-    return None
 
 
 def test_torch_is_a_cuda_build(container_probe, torch_probe):
