@@ -5,8 +5,11 @@ section) and its terminal output for them, also inside base64 (self-contained HT
 Planted (fresh random values each run):
 - the broker password in the environment variable the profile's ``mqtt.password_env`` names (the sim's
   mosquitto allows anonymous clients, so it ignores it, as the issue allows);
-- a token, an MQTT password and an API key in the device's ``config/jetson.env``; the agents are recreated,
-  so they are in the containers' environment too;
+- in the device's ``config/jetson.env``, in every form a key-name rule misses or a URL hides: a token, an MQTT
+  password, an API key, a broker URL with credentials (``MQTT_URL``), ``DB_PASS``, ``PASSWD``, ``X_AUTH``,
+  ``Y_CREDENTIALS``, and a URL password inside a key the report shows (``VL_JEPA_MQTT_URL``); the agents are
+  recreated, so they are in the containers' environment too;
+- ``X_AUTH``'s value in a line of the agent's log (the report attaches the log's tail);
 - the SSH key: its file name carries a secret, its private body is one, and a passphrase sits in the run's
   environment;
 - a password in ``--mqtt-url`` (a second, short run: the URL is refused, and its message must not quote it).
@@ -31,6 +34,7 @@ from jetson_hil.sim import simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 B64 = re.compile(rb"[A-Za-z0-9+/]{24,}={0,2}")
+LOG_MARKER = "jetson-hil-selftest planted line:"
 
 
 def _secret(label: str) -> str:
@@ -78,10 +82,20 @@ def planted_env_file(safety_sim):
         "env-file token": _secret("tok"),
         "env-file MQTT password": _secret("mqp"),
         "container API key": _secret("key"),
+        "MQTT_URL password": _secret("url"),
+        "DB_PASS": _secret("db"),
+        "PASSWD": _secret("pwd"),
+        "X_AUTH (also in an agent log line)": _secret("auth"),
+        "Y_CREDENTIALS": _secret("cred"),
+        "VL_JEPA_MQTT_URL password (a shown key)": _secret("vurl"),
     }
     extra = (
         f"HF_TOKEN={planted['env-file token']}\nMQTT_PASSWORD={planted['env-file MQTT password']}\n"
         f"INFERENCE_API_KEY={planted['container API key']}\n"
+        f"MQTT_URL=mqtt://hil:{planted['MQTT_URL password']}@127.0.0.1:1883\n"
+        f"DB_PASS={planted['DB_PASS']}\nPASSWD={planted['PASSWD']}\n"
+        f"X_AUTH={planted['X_AUTH (also in an agent log line)']}\nY_CREDENTIALS={planted['Y_CREDENTIALS']}\n"
+        f"VL_JEPA_MQTT_URL=mqtt://hil:{planted['VL_JEPA_MQTT_URL password (a shown key)']}@127.0.0.1:1883\n"
     )
     env_path.write_bytes(original + extra.encode())
     try:
@@ -102,6 +116,12 @@ def test_no_planted_secret_in_any_artefact(safety_sim, planted_env_file, tmp_pat
         capture_output=True, text=True, timeout=30,
     ).stdout
     assert planted["container API key"] in agent, "the planted key did not reach the agent container's env"
+    container = safety_sim.layout().container("vl_jepa")
+    line = f"{LOG_MARKER} login with X_AUTH={planted['X_AUTH (also in an agent log line)']}"
+    subprocess.run(["docker", "exec", container, "sh", "-c", 'printf "%s\\n" "$1" > /proc/1/fd/1', "sh", line],
+                   check=True, capture_output=True, timeout=30)
+    logs = subprocess.run(["docker", "logs", "--tail", "20", container], capture_output=True, text=True, timeout=30)
+    assert line in logs.stdout + logs.stderr, "the planted line is not in the agent's log"
 
     key_marker = _secret("path")
     key = tmp_path / f"id_ed25519_{key_marker}"
@@ -149,6 +169,9 @@ def test_no_planted_secret_in_any_artefact(safety_sim, planted_env_file, tmp_pat
     assert "mqtt.url" in refused.output and ":***@" in refused.output, refused.describe()
     summary = (reports / "full" / "summary.json").read_text()
     assert '"HF_TOKEN": "***"' in summary, "the env table did not list the planted token (so it was not tested)"
+    assert '"DB_PASS": "***"' in summary and '"VL_JEPA_MQTT_URL": "mqtt://hil:***@127.0.0.1:1883"' in summary
+    page = _texts((reports / "full" / "report.html").read_bytes())
+    assert any(LOG_MARKER.encode() in t for t in page), "the agent's log tail is not in the report (so not tested)"
     files = sorted(p for p in reports.rglob("*") if p.is_file()) + sorted(tmp_path.glob("design.md*"))
     assert {"report.html", "summary.json", "junit.xml", "telemetry.json"} <= {p.name for p in files}
     assert "jetson-hil:begin" in doc.read_text()
