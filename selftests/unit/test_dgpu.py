@@ -378,15 +378,23 @@ def test_known_nvidia_smi_failures_name_their_fix() -> None:
     assert smi_fix("something else") is None and smi_fix("") is None
 
 
-def test_task1_platform_gate_names_real_checks() -> None:
-    """Task 1's gate skips by test name: every L4T-only name must be a check of the module (a rename would
-    otherwise leave it running on dGPU hosts), and the dGPU checks are the test_dgpu_* ones."""
+def test_task1_platform_gate_marks() -> None:
+    """Task 1's gate skips by marker: the dGPU checks are marked dgpu_only, the L4T/JetPack/tegrastats ones
+    l4t_only, and only the Docker and gpu_diag.sh checks run on both kinds of host."""
     spec = importlib.util.spec_from_file_location("task1", ROOT / "tests" / "host" / "test_task1_gpu_diag.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    checks = {name for name in dir(module) if name.startswith("test_")}
-    assert checks >= module.L4T_ONLY, sorted(module.L4T_ONLY - checks)
-    assert len([c for c in checks if c.startswith("test_dgpu_")]) == 6
-    both = checks - module.L4T_ONLY - {c for c in checks if c.startswith("test_dgpu_")}
-    assert both == {"test_docker_knows_the_nvidia_runtime", "test_nvidia_runtime_is_default_or_used_by_the_agent",
-                    "test_gpu_diag_script_runs"}
+    marks = {
+        name: {m.name for m in getattr(getattr(module, name), "pytestmark", [])}
+        for name in dir(module)
+        if name.startswith("test_")
+    }
+    dgpu_only = {n for n, m in marks.items() if "dgpu_only" in m}
+    l4t_only = {n for n, m in marks.items() if "l4t_only" in m}
+    assert dgpu_only == {n for n in marks if n.startswith("test_dgpu_")} and len(dgpu_only) == 6
+    assert not dgpu_only & l4t_only and len(l4t_only) == 10
+    assert set(marks) - dgpu_only - l4t_only == {
+        "test_docker_knows_the_nvidia_runtime",
+        "test_nvidia_runtime_is_default_or_used_by_the_agent",
+        "test_gpu_diag_script_runs",
+    }

@@ -5,9 +5,9 @@ tegrastats for a person to read; here each of those is a check with a verdict, a
 is run on the device and its output attached.
 
 A discrete-GPU host (profile ``kind = "dgpu"``, or no /etc/nv_tegra_release and nvidia-smi naming a discrete
-GPU: `jetson_hil.dgpu.host_kind`) has no L4T, JetPack or tegrastats: there the ``test_dgpu_*`` checks read the
-driver and CUDA versions from nvidia-smi and the NVML sampler instead, and the L4T-only checks skip saying so.
-On a Jetson the ``test_dgpu_*`` checks skip. The Docker and gpu_diag.sh checks run on both.
+GPU: `jetson_hil.dgpu.host_kind`) has no L4T, JetPack or tegrastats: there the ``dgpu_only`` checks read the
+driver and CUDA versions from nvidia-smi and the NVML sampler instead, and the ``l4t_only`` checks skip saying so.
+On a Jetson the ``dgpu_only`` checks skip. The Docker and gpu_diag.sh checks run on both.
 """
 
 from __future__ import annotations
@@ -32,18 +32,6 @@ GPU_DIAG_HEADERS = (
     "docker runtimes",
 )
 REINSTALL = "reinstall JetPack's packages (`sudo apt install nvidia-jetpack`) or reflash the device with SDK Manager"
-L4T_ONLY = {
-    "test_host_is_tegra_with_a_parsed_release",
-    "test_jetpack_known_for_the_release",
-    "test_l4t_core_package_matches_the_release_file",
-    "test_cuda_toolkit_consistent_with_jetpack",
-    "test_jetpack_packages_present",
-    "test_jetpack_package_versions_consistent",
-    "test_tegrastats_runs",
-    "test_tegrastats_lines_parse_with_a_gpu_load",
-    "test_module_identified",
-    "test_gpu_diag_reports_this_device",
-}
 DRIVER_FIX = (
     "install or repair the NVIDIA driver for this kernel (the distribution's nvidia-driver package or NVIDIA's "
     "installer), then reboot"
@@ -63,14 +51,14 @@ def host_kind(profile, rig) -> dgpu.HostKind:
 
 @pytest.fixture(autouse=True)
 def _jetson_or_dgpu_checks(request: pytest.FixtureRequest) -> None:
-    """Skips the L4T-only checks on a dGPU host and the dGPU checks on a Jetson, with the reason."""
-    name = request.function.__name__
-    if name not in L4T_ONLY and not name.startswith("test_dgpu_"):
+    """Skips the `l4t_only` checks on a dGPU host and the `dgpu_only` checks on a Jetson, with the reason."""
+    l4t_only, dgpu_only = (request.node.get_closest_marker(m) is not None for m in ("l4t_only", "dgpu_only"))
+    if not (l4t_only or dgpu_only):
         return
     kind: dgpu.HostKind = request.getfixturevalue("host_kind")
-    if name in L4T_ONLY and kind.is_dgpu:
+    if l4t_only and kind.is_dgpu:
         pytest.skip(f"an L4T/Jetson check, and this is a discrete-GPU host: {kind.reason}")
-    if name.startswith("test_dgpu_") and not kind.is_dgpu:
+    if dgpu_only and not kind.is_dgpu:
         pytest.skip(f"a discrete-GPU check, and this is a Jetson host: {kind.reason}")
 
 
@@ -91,12 +79,14 @@ def _release(device) -> l4t.L4TRelease:
         )
 
 
+@pytest.mark.l4t_only
 def test_host_is_tegra_with_a_parsed_release(device, evidence):
     release = _release(device)
     evidence.data["release"] = {"l4t": str(release), "board": release.board, "date": release.date}
     assert release.major >= 32, f"L4T R{release.major} is older than any JetPack this suite knows (R32+)"
 
 
+@pytest.mark.l4t_only
 def test_jetpack_known_for_the_release(device, evidence):
     release = _release(device)
     jetpack = device.jetpack
@@ -108,6 +98,7 @@ def test_jetpack_known_for_the_release(device, evidence):
     )
 
 
+@pytest.mark.l4t_only
 def test_l4t_core_package_matches_the_release_file(device):
     release = _release(device)
     core = device.l4t_core_version
@@ -119,6 +110,7 @@ def test_l4t_core_package_matches_the_release_file(device):
     )
 
 
+@pytest.mark.l4t_only
 def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
     release = _release(device)
     stack = device.stack
@@ -138,6 +130,7 @@ def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
     )
 
 
+@pytest.mark.l4t_only
 @pytest.mark.parametrize("group", GROUPS)
 def test_jetpack_packages_present(device, group):
     packages = device.package_group(group)
@@ -146,6 +139,7 @@ def test_jetpack_packages_present(device, group):
     )
 
 
+@pytest.mark.l4t_only
 @pytest.mark.parametrize("group", GROUPS)
 def test_jetpack_package_versions_consistent(device, group):
     release = _release(device)
@@ -177,6 +171,7 @@ def test_jetpack_package_versions_consistent(device, group):
     )
 
 
+@pytest.mark.l4t_only
 def test_tegrastats_runs(telemetry, evidence):
     try:
         telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
@@ -193,6 +188,7 @@ def test_tegrastats_runs(telemetry, evidence):
     }
 
 
+@pytest.mark.l4t_only
 def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
     try:
         samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
@@ -215,6 +211,7 @@ def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
     )
 
 
+@pytest.mark.l4t_only
 def test_module_identified(device, telemetry, evidence):
     model = device.model
     module = device.module
@@ -282,6 +279,7 @@ def test_gpu_diag_script_runs(gpu_diag, attach):
     assert not missing, f"gpu_diag.sh output lacks the parts {missing}: the script was cut short or is outdated"
 
 
+@pytest.mark.l4t_only
 def test_gpu_diag_reports_this_device(gpu_diag, device):
     release_line = (device.release_text or "").strip().splitlines()[:1]
     assert release_line, "the device has no /etc/nv_tegra_release (see test_host_is_tegra_with_a_parsed_release)"
@@ -322,6 +320,7 @@ def _header(dgpu_host: dgpu.DgpuHost) -> dgpu.SmiHeader:
         pytest.fail(f"nvidia-smi printed no version banner: {exc}. Fix: {DRIVER_FIX}", pytrace=False)
 
 
+@pytest.mark.dgpu_only
 def test_dgpu_nvidia_smi_lists_the_gpus(dgpu_host, evidence):
     gpus = _gpus(dgpu_host)
     evidence.data["gpus"] = [g.fields for g in gpus]
@@ -333,6 +332,7 @@ def test_dgpu_nvidia_smi_lists_the_gpus(dgpu_host, evidence):
     )
 
 
+@pytest.mark.dgpu_only
 def test_dgpu_driver_version_is_one_driver(dgpu_host, evidence):
     header = _header(dgpu_host)
     gpus = _gpus(dgpu_host)
@@ -351,6 +351,7 @@ def test_dgpu_driver_version_is_one_driver(dgpu_host, evidence):
     assert ok, "; ".join(problems) + f". Fix: reboot (or reload the nvidia kernel modules); if it stays, {DRIVER_FIX}"
 
 
+@pytest.mark.dgpu_only
 def test_dgpu_driver_reports_its_cuda_version(dgpu_host, evidence):
     header = _header(dgpu_host)
     evidence.data["driver_cuda"] = header.cuda_version
@@ -360,6 +361,7 @@ def test_dgpu_driver_reports_its_cuda_version(dgpu_host, evidence):
     )
 
 
+@pytest.mark.dgpu_only
 def test_dgpu_driver_supports_the_cuda_toolkit(dgpu_host, device, evidence):
     header = _header(dgpu_host)
     toolkit = device.cuda_version
@@ -379,6 +381,7 @@ def test_dgpu_driver_supports_the_cuda_toolkit(dgpu_host, device, evidence):
         )
 
 
+@pytest.mark.dgpu_only
 def test_dgpu_driver_supports_the_container_cuda(dgpu_host, evidence, request):
     from jetson_hil.probe import parse_probe
 
@@ -403,6 +406,7 @@ def test_dgpu_driver_supports_the_container_cuda(dgpu_host, evidence, request):
         )
 
 
+@pytest.mark.dgpu_only
 def test_dgpu_sampler_runs_with_a_gpu_load(telemetry, measure, evidence):
     try:
         samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
