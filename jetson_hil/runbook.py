@@ -31,6 +31,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 __all__ = [
     "BACKENDS",
     "DECIDING_TEST",
@@ -603,7 +606,6 @@ JETSON_TORCH_INDEXES = (
     "developer.download.nvidia.com",
     "jetson-ai-lab",
 )
-_REQ_NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
 _WHEEL = re.compile(r"(?:^|/)([A-Za-z0-9_.]+?)-\d[^/]*\.whl(?:[#?].*)?$")
 
 
@@ -643,13 +645,15 @@ def torch_requirements(requirements: str) -> list[TorchRequirement]:
         line = re.split(r"\s+#", raw, maxsplit=1)[0].strip()
         if not line or line.startswith(("#", "-")):
             continue
-        if wheel := _WHEEL.search(line.split(";")[0].strip()):
+        if wheel := _WHEEL.search(line.split(";")[0].strip()):  # a bare wheel URL or path: not PEP 508
             name, url = wheel.group(1), line
-        elif m := _REQ_NAME.match(line):
-            name, url = m.group(1), line.split("@", 1)[1] if "@" in line else ""
         else:
-            continue
-        name = name.lower().replace("_", "-")
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            name, url = req.name, req.url or ""
+        name = canonicalize_name(name)
         if name in TORCH_PACKAGES:
             safe = _jetson_url(url) if url else jetson_index
             found.append(TorchRequirement(number, raw.strip(), name, safe))
