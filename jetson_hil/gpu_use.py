@@ -339,7 +339,8 @@ def from_nvml(
 
     NVML reports per-process SM use as whole percent of a ~0.4-0.6 s sample: on an H200 a DINOv2-S/14 fp16
     flow at 5 Hz (about 0.3 % busy) reads 0 in nearly every sample, exactly like an idle CUDA context
-    (docs/gpu-validation.md). So by default (``min_busy_s`` None) the SM time is reported, not required, and
+    (docs/gpu-validation.md, "GPU use: flow, idle, unrelated load"). So by default (``min_busy_s`` None)
+    the SM time is reported, not required, and
     presence decides, together with ``claimed_device`` (the device the agent's payloads name, e.g. the most
     common ``device`` of the window's embeddings): a process that holds a context but says ``cpu`` fails. Pass
     ``min_busy_s`` to require SM time where the flow is heavy enough for NVML to see it. ``samples`` None (or

@@ -4,7 +4,7 @@ What differs from the simulated Jetson is only the host surface the suite reads:
 nvidia-l4t-* packages and no tegrastats, but the NVIDIA driver's user-space packages (``nvidia-utils-580``
 with an ``nvidia-smi`` emulator, ``libnvidia-compute-580``), a CUDA toolkit in /usr/local/cuda and a GPU that
 reports the H200's name, compute capability 9.0 and the driver's CUDA version. The figures are the ones
-captured on the real H200 (docs/gpu-validation.md, section 6). The agents are the same real PyTorch agents on
+captured on the real H200 (fixtures/data/real/h200/host_facts.txt). The agents are the same real PyTorch agents on
 the simulated GPU, built FROM the NGC PyTorch image's tag (``nvcr.io/nvidia/pytorch:24.08-py3``: CUDA 12.6,
 arch list up to sm_90), a local stand-in like every simulated image.
 

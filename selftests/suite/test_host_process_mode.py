@@ -5,7 +5,7 @@ test; the profile names a Docker socket that does not exist. Proves, in a subpro
 probe runs on the host with the profile's python (this venv's CPU torch, so it fails, truthfully, and the runbook
 path is Plan A failure, decided from that evidence); the container-only checks skip with the stated reason before
 anything asks the engine; no check mentions the engine; Task 6's MQTT checks see the processes' messages.
-(The same mode on real CUDA, where Task 3 runs and passes: docs/gpu-validation.md, section 7.)
+(The same mode on real CUDA, where Task 3 runs and passes: docs/gpu-validation.md, "Agents as host processes".)
 """
 
 from __future__ import annotations

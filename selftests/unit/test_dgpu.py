@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLER = ROOT / "tools" / "jetson" / "gpu_sampler.py"
 GPU_SHIM = ROOT / "jetson_hil" / "sim" / "gpu"
 
-# Captured on the H200 (docs/gpu-validation.md): `nvidia-smi` banner and QUERY_COMMAND's output.
+# Captured on the H200 (fixtures/data/real/h200/host_facts.txt): `nvidia-smi` banner and QUERY_COMMAND's output.
 SMI_H200 = """\
 +-----------------------------------------------------------------------------------------+
 | NVIDIA-SMI 580.159.04             Driver Version: 580.159.04     CUDA Version: 13.0     |
@@ -54,8 +54,8 @@ SMI_NO_DRIVER = (
     "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest "
     "NVIDIA driver is installed and running.\n"
 )
-# /proc/driver/nvidia/version: the open kernel module as captured on the H200 (docs/gpu-validation.md, section
-# 6), and the proprietary module's NVRM line as the 535 driver prints it.
+# /proc/driver/nvidia/version: the open kernel module as captured on the H200
+# (fixtures/data/real/h200/host_facts.txt), and the proprietary module's NVRM line as the 535 driver prints it.
 NVRM_OPEN = (
     "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.159.04  Release Build  (nixbld@)  \n"
     "GCC version:  gcc version 15.3.0 (GCC) \n"

@@ -42,7 +42,7 @@ NVMAP_HTOP = (
     "total                                            23549320K\n"
 )
 
-# Captured on the H200 (docs/gpu-validation.md, run 1): `gpu_sampler.py --processes` and the first samples of
+# Captured on the H200 (fixtures/data/real/h200/gpu_use_run1.txt): `gpu_sampler.py --processes` and the first samples of
 # `--process-samples 10` while vl_jepa (pid 755) embedded at 5 Hz and load.py (pid 942) ran matmuls.
 H200_PROCESSES = (
     "755, /opt/torch/.venv/bin/python3, 816, /opt/torch/.venv/bin/python3 /work/main/jetson_hil/sim/agents/vl_jepa.py\n"

@@ -1,7 +1,8 @@
 """The simulator on a host with a real NVIDIA GPU: choosing it, injecting it, reading its users and load.
 
-What runs on the real GPU is proven on the H200 (docs/gpu-validation.md section 8); here, without one, the pure
-parts: the choice, the OCI spec the runtime writes, the NVML reader's files and what the checks make of them.
+What runs on the real GPU is proven on the H200 (docs/gpu-validation.md, "Simulator on the real GPU"); here,
+without one, the pure parts: the choice, the OCI spec the runtime writes, the NVML reader's files and what the
+checks make of them.
 """
 
 from __future__ import annotations

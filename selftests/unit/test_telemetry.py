@@ -296,7 +296,8 @@ def test_other_sampler_command_and_parser(tmp_path: Path, bin_dir: Path) -> None
 
 FAKE_NVIDIA_SMI = """#!/bin/sh
 # Stand-in for `nvidia-smi --query-gpu=utilization.gpu,clocks.sm,temperature.gpu,power.draw
-# --format=csv,noheader,nounits -lms=N -i=0`, with the values of an H200 line (docs/gpu-validation.md).
+# --format=csv,noheader,nounits -lms=N -i=0`, with the values of an H200 line
+# (fixtures/data/real/h200/gpu_use_run2.txt).
 ms=1000
 for a in "$@"; do case "$a" in -lms=*) ms=${a#-lms=};; --query-gpu=name) echo "NVIDIA H200"; exit 0;; esac; done
 while true; do echo "99, 1530, 54, 558.581"; sleep $(awk "BEGIN{print $ms/1000}"); done
