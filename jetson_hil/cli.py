@@ -42,6 +42,9 @@ def _sim_parser(sub) -> None:
     up.add_argument("--gpu", default="auto", choices=("auto", "real", "simulated"),
                     help="the agents' GPU: this host's NVIDIA GPU when it has one (auto, the default), real (fail "
                          "without one) or simulated")
+    up.add_argument("--host-torch", default="none", choices=("none", "jetson", "pip"),
+                    help="the host python3's torch: none (default), jetson (NVIDIA's wheel, CUDA on the simulated "
+                         "GPU) or pip (the CPU-only wheel); Task 1 step 4 runs the probe with it")
     up.add_argument("--fault", action="append", default=[], choices=sorted(faults.FAULTS), metavar="NAME",
                     help="start with this fault (repeatable); see docs/faults.md")
     _fleet_args(up)
@@ -76,7 +79,8 @@ def _run_sim(args) -> int:
         if args.verb == "up":
             cfg = simulator.SimConfig(name=args.name, module=args.module, l4t=args.l4t, encoder=args.encoder,
                                       backend=args.backend, rate=args.rate, faults=list(dict.fromkeys(args.fault)),
-                                      kind=args.kind, gpu=args.gpu)
+                                      kind=args.kind, gpu=args.gpu,
+                                      host_torch="" if args.host_torch == "none" else args.host_torch)
             cfg = simulator.up(cfg, log=_progress)
             print(cfg.root / "device.toml")
         elif args.verb == "down":

@@ -558,6 +558,19 @@ ROWS: tuple[Row, ...] = (
     Row("runbook_probe_missing", PLAN_A, {IMAGE_PROBE: "has no /app/tools/jetson/check_torch_cuda.py"}),
     Row("gpu_diag_missing", PLAN_A, {_T1P + "test_project_carries_gpu_diag": "gpu_diag.sh is missing on the device"}),
     Row(
+        "host_torch_cuda_too_new",
+        PLAN_A,
+        {_T1P + "test_host_python_runs_the_probe": "cudaGetDeviceCount returned 35"},
+        note="Task 1 step 4 with the host's python3: a CUDA build of torch that cannot use the GPU fails",
+    ),
+    Row(
+        "host_pip_torch",
+        PLAN_A,
+        {},
+        note="a healthy device whose host python3 has pip's CPU-only torch: the run passes (Task 1 step 4's host "
+        "check skips, naming the container's torch as the pipeline's)",
+    ),
+    Row(
         "policy_stopped",
         PLAN_A,
         {
@@ -801,6 +814,11 @@ HOW = {
     "runbook_probe_missing": "`RUN rm -f /app/tools/jetson/check_torch_cuda.py` added to the Dockerfile after "
     "`COPY tools/ /app/tools/`; vl_jepa rebuilt and recreated",
     "gpu_diag_missing": "the project's tools/jetson/gpu_diag.sh moved aside on the device",
+    "host_torch_cuda_too_new": "the simulator's torch linked into the device's /usr/local/lib/python3.X/dist-packages "
+    "with the simulated GPU's shim, described as a torch 2.8.0 CUDA 12.8 build (/etc/jetson-sim/host-torch.env) on "
+    "the JetPack's CUDA 12.6 driver; clearing removes it (or restores `sim up --host-torch`'s)",
+    "host_pip_torch": "the simulator's torch linked into the device's /usr/local/lib/python3.X/dist-packages as a "
+    "CPU-only build (torch.version.cuda None); clearing removes it (or restores `sim up --host-torch`'s)",
     "few_centroid_samples": "centroids.json rewritten with `samples: 5` per class; embedding_guard restarted",
     "identical_centroids": "centroids.json rewritten with every class's centroid equal to the first's; "
     "embedding_guard restarted",
@@ -831,6 +849,8 @@ ERROR_TEXT = {
     "broker_down": "[Errno 111] Connection refused",
     "jetpack_package_missing": "`dpkg -l | grep nvidia-jetpack` prints nothing",
     "cuda_init_crash": "Segmentation fault (core dumped)",
+    "host_torch_cuda_too_new": "cudaGetDeviceCount returned 35 -> CUDA driver version is insufficient for CUDA "
+    "runtime version",
     "tegrastats_needs_root": "sudo: a password is required",
     "tegrastats_missing": "tegrastats: command not found",
     "tegra_release_missing": "cat: /etc/nv_tegra_release: No such file or directory",

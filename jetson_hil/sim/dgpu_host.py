@@ -124,7 +124,7 @@ def fault_conflict(kind: str, fault: str, fault_kind: str) -> str | None:
 JETSON_HOST_FAULTS = frozenset({
     "tegra_release_missing", "l4t_partial_upgrade", "unknown_l4t_release", "cuda_toolkit_mismatch",
     "compute_packages_missing", "mixed_jetpack_packages", "tegrastats_needs_root", "tegrastats_missing",
-    "jetpack_package_missing", "custom_carrier_minimal_image",
+    "jetpack_package_missing", "custom_carrier_minimal_image", "host_torch_cuda_too_new", "host_pip_torch",
 })
 
 

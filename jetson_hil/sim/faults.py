@@ -239,6 +239,13 @@ FAULTS: dict[str, Fault] = {f.name: f for f in (
           "an fp16 overflow): norms in the tens of thousands"),
     Fault("seq_gaps", "agent", "frames are dropped between the camera and the encoder: every 10th message "
           "skips 5 seq numbers (the publish rate stays)"),
+    Fault("host_torch_cuda_too_new", "device", "the host's python3 has a torch wheel built for a newer CUDA than the "
+          "JetPack's driver (a cu128 wheel on a JetPack 6 host, whose driver is CUDA 12.6): CUDA cannot initialise "
+          "on the host, cudaGetDeviceCount returned 35 (as in anduril/jetpack-nixos #328, a CUDA 12.8 program on a "
+          "JetPack 6 Orin Nano); the containers' torch is not affected"),
+    Fault("host_pip_torch", "device", "the host's python3 has pip's CPU-only aarch64 torch wheel (`pip3 install torch` "
+          "on the host, pytorch #168065): torch.version.cuda is None there; the pipeline's torch is the "
+          "container's, so the device is healthy"),
     # --- a discrete-GPU host's driver (`sim up --kind dgpu`; jetson_hil.sim.dgpu_host) ---
     Fault("dgpu_driver_not_loaded", "gpu", "the NVIDIA kernel module is not loaded (a kernel update whose DKMS "
           "build failed): nvidia-smi says \"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
@@ -676,3 +683,6 @@ def _device_faults(cfg, active: set[str], log) -> None:
     _service_faults(cfg, active, log)
     if "agent_stopped" not in active:
         _killed_once(cfg, "agent_restarted" in active, log)
+    from .simulator import set_host_torch
+
+    set_host_torch(cfg, active, log)

@@ -24,7 +24,7 @@ import docker.errors
 from jetson_hil import l4t
 from jetson_hil.lease import pid_alive
 
-from . import dgpu_host, engine, images, project, real_gpu, rootfs
+from . import dgpu_host, engine, host_torch, images, project, real_gpu, rootfs
 from .faults import FAULTS, apply_faults, fault_images
 from .paths import sim_dir, state_root
 
@@ -48,6 +48,7 @@ class SimConfig:
     ssh_port: int = 0
     kind: str = "jetson"  # or "dgpu": a discrete-GPU host (jetson_hil.sim.dgpu_host)
     gpu: str = "auto"  # the agents' GPU: the host's NVIDIA GPU when it has one (auto), real, or simulated
+    host_torch: str = ""  # the host python3's torch: none (""), jetson (NVIDIA's wheel) or pip (CPU-only)
 
     @property
     def root(self) -> Path:
@@ -117,6 +118,11 @@ def validate(cfg: SimConfig) -> None:
         raise SimError(f"--backend {cfg.backend!r}: choose one of {', '.join(project.BACKENDS)}")
     if cfg.gpu not in real_gpu.MODES:
         raise SimError(f"--gpu {cfg.gpu!r}: choose one of {', '.join(real_gpu.MODES)}")
+    if cfg.host_torch not in host_torch.OPTIONS:
+        raise SimError(f"--host-torch {cfg.host_torch!r}: choose one of none, "
+                       f"{', '.join(o for o in host_torch.OPTIONS if o)}")
+    if cfg.host_torch and cfg.kind == dgpu_host.KIND:
+        raise SimError("--host-torch is for a Jetson host; a dGPU host's python3 is left as it is")
     if not 0 < cfg.rate <= 100:
         raise SimError(f"--rate {cfg.rate}: must be between 0 and 100 Hz")
     unknown = [f for f in cfg.faults if f not in FAULTS]
@@ -151,16 +157,26 @@ def _device_running(cfg: SimConfig) -> bool:
 
 
 def _start_device_host(cfg: SimConfig) -> None:
+    """Start the device-host container; a running one is kept unless it lacks a mount this version needs (it is
+    then recreated: the agents, run by the engine, are not touched)."""
     client = engine.client()
+    volumes = _device_host_volumes(cfg)
     try:
         old = client.containers.get(cfg.container)
-        if old.status == "running":
+        binds = set((old.attrs.get("HostConfig") or {}).get("Binds") or [])
+        wanted = {f"{src}:{v['bind']}:{v['mode']}" for src, v in volumes.items()}
+        if old.status == "running" and wanted <= binds:
             return
         old.remove(force=True)
     except docker.errors.NotFound:
         pass
+    _create_device_host(cfg, client, volumes)
+
+
+def _device_host_volumes(cfg: SimConfig) -> dict[str, dict[str, str]]:
     r = cfg.root
     base = sys.base_prefix
+    venv = images.venv_dir()
     volumes = {
         str(r / "rootfs/etc"): {"bind": "/etc", "mode": "rw"},
         str(r / "rootfs/usr"): {"bind": "/usr", "mode": "rw"},
@@ -171,8 +187,14 @@ def _start_device_host(cfg: SimConfig) -> None:
     }
     if not project.under_usr(base):  # the device's /usr is the host's: a distribution's Python is in it
         volumes[base] = {"bind": base, "mode": "ro"}
+    if not project.under_usr(venv):  # the torch `--host-torch` installs for the host's python3 (sim/host_torch.py)
+        volumes[venv] = {"bind": venv, "mode": "ro"}
     if cfg.kind != dgpu_host.KIND:  # the device tree (rootfs._device_tree), unmasked (Docker masks /sys/firmware)
         volumes[str(r / "rootfs/sys/firmware")] = {"bind": "/sys/firmware", "mode": "ro"}
+    return volumes
+
+
+def _create_device_host(cfg: SimConfig, client, volumes: dict[str, dict[str, str]]) -> None:
     # a host without an SSH server (a bare GPU server) still gets its device, only not the SSH profile's way in
     init = ("mkdir -p /run/sshd /var/log; if [ -x /usr/sbin/sshd ]; then /usr/sbin/sshd -f /etc/ssh/sshd_config "
             "-E /var/log/sshd.log || exit 1; else echo 'no sshd on this host: the SSH profile cannot connect' "
@@ -339,6 +361,7 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     apply_faults(cfg, cfg.faults, log=log, recreate=False)
     log("starting the device host")
     _start_device_host(cfg)
+    set_host_torch(cfg, cfg.faults, log)
     log("building the agents' images with compose")
     compose(cfg, "build -q")
     _prepare_models(cfg, log)
@@ -351,6 +374,20 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     docker_profile, ssh_profile = write_profiles(cfg)
     log(f"up in {time.monotonic() - started:.1f} s; profile: {docker_profile} (over SSH: {ssh_profile})")
     return cfg
+
+
+def set_host_torch(cfg: SimConfig, faults, log=print) -> None:
+    """The host python3's torch as the `--host-torch` option and the faults want it (sim/host_torch.py); a device
+    host started by an older version without the virtualenv's mount is recreated first."""
+    if cfg.kind == dgpu_host.KIND:
+        return
+    if host_torch.wanted(cfg.host_torch, faults):
+        _start_device_host(cfg)
+    try:
+        host_torch.apply(cfg, host_torch.wanted(cfg.host_torch, faults),
+                         lambda command: device_exec(cfg, command, timeout=60, check=False), log=log)
+    except host_torch.HostTorchError as exc:
+        raise SimError(str(exc)) from None
 
 
 def _give_gpu(cfg: SimConfig, log) -> bool:

@@ -5,11 +5,21 @@ them from there. The suite runs its own copies (tests/host/test_task1_gpu_diag.p
 that the project carries the script with the parts the suite's parsers read, so the operator's
 ``bash tools/jetson/gpu_diag.sh`` gives the same evidence. (The image's copy of ``check_torch_cuda.py`` is Task 2's
 ``test_image_carries_the_runbooks_probe``.)
+
+Step 4 also runs ``python3 tools/jetson/check_torch_cuda.py`` on the host: the suite's copy of the probe is run
+with the host's python3 (`jetson_hil.host_probe` decides): no torch there, or pip's CPU-only wheel, skips (the
+pipeline's torch is the container's); a CUDA build of torch that cannot use the GPU fails.
 """
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+
+from fixtures.rig import PROBE_TIMEOUT_S, TOOLS
+from jetson_hil import host_probe
+from jetson_hil.probe import parse_probe
 
 pytestmark = [pytest.mark.jetson, pytest.mark.host, pytest.mark.task1]
 
@@ -30,4 +40,40 @@ def test_project_carries_gpu_diag(project_gpu_diag, profile):
         + (f"it lacks the parts {missing}" if missing else "it is not a bash script")
         + ". Fix: replace it with the runbook's Task 1 step 2 version (this suite's tools/jetson/gpu_diag.sh) and "
         "commit it"
+    )
+
+
+HOST_PROBE_TIMEOUT_S = 100.0  # the probe's own watchdog ends it 10 s earlier; a hang guard, not a target
+
+
+@pytest.fixture(scope="module")
+def host_probe_run(device):
+    """check_torch_cuda.py run once with the host's python3 (Task 1 step 4), bounded."""
+    script = base64.b64encode((TOOLS / "check_torch_cuda.py").read_bytes()).decode()
+    return device.run(host_probe.command(script, HOST_PROBE_TIMEOUT_S - 10), timeout_s=HOST_PROBE_TIMEOUT_S)
+
+
+def _container_cuda(rig) -> bool | None:
+    """Task 2's probe result when this run started it (True: CUDA works in the agent container), else None; it
+    runs in the background from the session's start, so waiting for it here is bounded by its own limit."""
+    if rig.jobs.get("probe") is None:
+        return None
+    try:
+        run = rig.result("probe", PROBE_TIMEOUT_S + 30)
+    except Exception:  # LinkDown (it did not finish) or the probe job's own error: Task 2 reports those
+        return None
+    return parse_probe(run.stdout).passed if run.ran else None
+
+
+def test_host_python_runs_the_probe(host_probe_run, rig, attach, diagnose):
+    """Runbook Task 1 step 4 on the host: CUDA available and the matmul succeeds, where the host has a CUDA torch."""
+    out = host_probe_run
+    attach("check_torch_cuda.py on the host", out.stdout + (f"\n--- stderr ---\n{out.stderr}" if out.stderr else ""))
+    found = host_probe.verdict(out.rc, out.stdout, out.stderr)
+    if found.outcome == host_probe.FAIL:  # Task 2's result tells whether the host's torch or its driver is at fault
+        found = host_probe.verdict(out.rc, out.stdout, out.stderr, _container_cuda(rig))
+    if found.outcome == host_probe.SKIP:
+        pytest.skip(found.message)
+    assert found.outcome == host_probe.PASS, diagnose(
+        found.message, found.evidence, sources=("message", "check_torch_cuda.py on the host")
     )
