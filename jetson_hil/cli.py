@@ -1,5 +1,6 @@
 """The `jetson-hil` command: `jetson-hil sim up|down|status|fault` manages simulated Jetsons (one, or a fleet
-with ``--devices N``); `jetson-hil diagnose FILE|-` names the likely cause and fix of a pasted log."""
+with ``--devices N``); `jetson-hil diagnose FILE|-` names the likely cause and fix of a pasted log;
+`jetson-hil report trend|merge|summary` works on report directories (jetson_hil/report/commands.py)."""
 
 from __future__ import annotations
 
@@ -148,11 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _sim_parser(sub)
     _diagnose_parser(sub)
+    from jetson_hil.report import commands as report_commands
+
+    report_commands.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "sim":
         return _run_sim(args)
     if args.command == "diagnose":
         return _run_diagnose(args)
+    if args.command == "report":
+        return report_commands.run(args)
     return 2
 
 

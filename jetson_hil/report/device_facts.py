@@ -4,7 +4,10 @@ instead of losing the report; bounded by the facts' own command timeouts."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from jetson_hil.report.summary import jsonable, redact
@@ -41,6 +44,9 @@ def gather(
         out["docker_default_runtime"] = fact(lambda: facts.docker_default_runtime)
         if env_file is not None:
             out["env"] = fact(lambda: redact(env_file()))
+        commit = project_commit(facts, profile.compose.project_dir)
+        if commit:
+            out["project_commit"] = commit
     if docker:
         out["containers"] = fact(lambda: containers(docker, profile.containers.agent))
     return out
@@ -68,3 +74,28 @@ def containers(client: Any, agent: str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def project_commit(facts: Any, project_dir: str) -> str | None:
+    """The agents' compose project's git commit on the device (``git rev-parse HEAD``), None when the project is
+    not a git checkout, git is missing or the device does not answer: the commit is shown only where it exists."""
+    try:
+        out = facts.run(f"git -C {shlex.quote(project_dir)} rev-parse HEAD")
+    except Exception:  # a fact the device cannot give must not lose the report
+        return None
+    text = out.stdout.strip() if out.ok else ""
+    return text if len(text) == 40 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def suite_commit(root: Path) -> str | None:
+    """This suite's git commit (``git rev-parse HEAD`` in `root`), with ``-dirty`` when tracked files changed;
+    None outside a git checkout (an installed wheel) or without git."""
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)  # fmt: skip
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(root), "diff", "--quiet", "HEAD"], capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip()[:12] + ("-dirty" if dirty.returncode == 1 else "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,17 +27,38 @@ def test_workflow_runs_the_script_and_publishes():
     wf = _workflow()
     triggers = wf.get("on", wf.get(True))  # YAML 1.1 reads the bare key `on` as True
     assert triggers["schedule"][0]["cron"]
+    assert wf["env"]["PYTHON"] == "python3.10"  # JetPack 6's Ubuntu 22.04 python
     job = wf["jobs"]["acceptance"]
-    assert "self-hosted" in job["runs-on"]
-    assert job["env"]["JETSON_HIL_DEVICE"] and job["env"]["JETSON_HIL_ATTACH_DOC"] == "device"
+    assert job["strategy"]["matrix"]["device"] and job["strategy"]["fail-fast"] is False
+    assert "self-hosted" in job["runs-on"] and "${{ matrix.device }}" in job["runs-on"]
+    assert "matrix.device" in job["concurrency"]["group"]
+    assert job["env"]["JETSON_HIL_DEVICE"] == "devices/${{ matrix.device }}.toml"
+    assert job["env"]["JETSON_HIL_ATTACH_DOC"] == "device" and job["env"]["JETSON_HIL_INSTALL"] == "runner"
     steps = job["steps"]
     runs = [s.get("run", "") for s in steps]
-    assert "ci/nightly-hil.sh" in runs
+    assert "ci/nightly-hil.sh" in runs and any("bootstrap.sh --runner-only" in r for r in runs)
     report_dir = "reports/${{ env.JETSON_HIL_RUN_ID }}"
-    junit = next(s for s in steps if "junit" in s.get("uses", ""))
-    assert junit["with"]["report_paths"] == f"{report_dir}/junit.xml" and junit["if"] == "always()"
     uploads = [s["with"]["path"] for s in steps if s.get("uses", "").startswith("actions/upload-artifact")]
-    assert f"{report_dir}/" in uploads and f"{report_dir}/summary.json" in uploads
+    assert f"{report_dir}/" in uploads
+
+
+def test_merge_job_builds_the_fleet_page_from_the_jobs():
+    wf = _workflow()
+    merge = wf["jobs"]["merge"]
+    assert merge["needs"] == "acceptance" and merge["if"] == "always()"
+    text = "\n".join(s.get("run", "") for s in merge["steps"])
+    assert "bootstrap.sh --runner-only" in text
+    assert "jetson-hil report merge jobs/*/" in text and "jetson-hil report summary" in text and "--github" in text
+    download = next(s for s in merge["steps"] if s.get("uses", "").startswith("actions/download-artifact"))
+    upload = next(s for s in wf["jobs"]["acceptance"]["steps"] if s.get("uses", "").startswith("actions/upload"))
+    assert download["with"]["pattern"].rstrip("*") == upload["with"]["name"].split("${{")[0]
+
+
+def test_every_action_is_pinned_by_commit_and_nothing_installs_torch():
+    raw = (ROOT / "ci" / "nightly-hil.yml").read_text()
+    uses = [s["uses"] for job in _workflow()["jobs"].values() for s in job["steps"] if "uses" in s]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", u) for u in uses), uses
+    assert "torch" not in raw.replace("no torch", "") and "[sim" not in raw and "apt-get" not in raw
 
 
 def test_script_against_the_simulator(sim, tmp_path):
@@ -50,6 +72,7 @@ def test_script_against_the_simulator(sim, tmp_path):
         "JETSON_HIL_ATTACH_DOC": str(doc),
         "JETSON_HIL_BOOTSTRAP": "0",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "step-summary.md"),
     }
     env.pop("GITHUB_OUTPUT", None)
     proc = subprocess.run(
@@ -74,3 +97,8 @@ def test_script_against_the_simulator(sim, tmp_path):
     text = doc.read_text()
     assert text.startswith("# Design\n\nUnchanged text.\n") and BEGIN in text and "| task1 | passed |" in text
     assert (tmp_path / "design.md.bak").read_text() == "# Design\n\nUnchanged text.\n"
+    step = (tmp_path / "step-summary.md").read_text()  # what the job's summary page shows
+    assert step.startswith("### ✅ jetson-hil nightly-7-1: passed on") and "| task1 | passed |" in step
+    assert "**Key figures**" in step and "| tegrastats.unparsed_lines |" in step
+    trend = (tmp_path / "reports" / "trend.html").read_text()  # the reports root keeps the trend page
+    assert f'id="trend-{summary["run"]["device"]}"' in trend and "<svg" in trend
