@@ -19,6 +19,8 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from jetson_hil.lease import pid_alive
+
 from .paths import PACKAGE_DIR, engine_dir, state_lock
 
 
@@ -159,8 +161,18 @@ def ensure(log=print) -> None:
         _ensure(log)
 
 
+def _busy_engine() -> bool:
+    """A dockerd runs (its pid file names a live process) though it did not answer a quick ping: a loaded machine.
+    Starting another would only fail on that pid file."""
+    try:
+        pid = int(Path("/var/run/docker.pid").read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return pid_alive(pid)
+
+
 def _ensure(log) -> None:
-    if answers():
+    if answers() or (_busy_engine() and answers(timeout=60)):
         if "nvidia" in runtimes():
             install_runtime()
             return

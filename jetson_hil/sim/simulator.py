@@ -158,8 +158,9 @@ def _device_running(cfg: SimConfig) -> bool:
 
 def _start_device_host(cfg: SimConfig) -> None:
     """Start the device-host container; a running one is kept unless it lacks a mount this version needs (it is
-    then recreated: the agents, run by the engine, are not touched)."""
-    client = engine.client()
+    then recreated: the agents, run by the engine, are not touched). The engine's calls get a loaded machine's
+    time (a hang guard, not a target): a busy engine takes more than its default 30 s to start a container."""
+    client = engine.client(timeout=150)
     volumes = _device_host_volumes(cfg)
     try:
         old = client.containers.get(cfg.container)
