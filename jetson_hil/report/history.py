@@ -101,7 +101,7 @@ def _summaries(root: Path) -> Iterable[tuple[Path, dict[str, Any]]]:
                 doc = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if isinstance(doc, dict) and doc.get("kind") != "fleet":
+            if isinstance(doc, dict) and isinstance(doc.get("run"), dict) and doc.get("kind") != "fleet":
                 yield path, doc
 
 

@@ -56,7 +56,9 @@ def table(
     """An HTML table of escaped cells; a row `bad` says is failing gets a red background."""
     head = "".join(f"<th>{e(h)}</th>" for h in headers)
     body = "".join(
-        f"<tr {BAD if bad is not None and bad(r) else ''}>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>"
+        ("<tr " + BAD + ">" if bad is not None and bad(r) else "<tr>")
+        + "".join(f"<td>{e(c)}</td>" for c in r)
+        + "</tr>"
         for r in rows
     )
     return f'<table class="jetson-hil {cls}" border="1" cellpadding="3"><tr>{head}</tr>{body}</table>'
@@ -116,10 +118,12 @@ def _run_block(s: Mapping[str, Any]) -> str:
     where = f" (Task {e(end['stops_at_task'])})" if end.get("stops_at_task") else ""
     stops = f"<p>Fix{where}: {e(end.get('fix'))}</p>" if end.get("verdict") == "failed" and end.get("fix") else ""
     ident = " · ".join(f"<b>{e(k)}</b> {e(v)}" for k, v in identity(s))
+    title, headline = str(end.get("title") or ""), str(run.get("headline") or "")
     return (
         f'<h2 id="jetson-hil-run">Run {e(run.get("id"))}: {e(run.get("verdict"))}</h2>'
         + (f'<p class="jetson-hil-identity">{ident}</p>' if ident else "")
-        + f'<p class="jetson-hil-headline"><b>{e(end.get("title"))}</b>: {e(run.get("headline"))}</p>{stops}{notes}'
+        + f'<p class="jetson-hil-headline"><b>{e(title)}</b>: {e(headline.removeprefix(title + ": "))}</p>'
+        + f"{stops}{notes}"
         f"<p>Device profile {e(run.get('device'))}; report directory {e(run.get('report_dir'))}"
         + (f"; {e(run['design_doc'])}" if run.get("design_doc") else "")
         + "</p>"

@@ -22,7 +22,7 @@ from typing import Any
 from jetson_hil.measure import format_value
 from jetson_hil.report import history
 
-WIDTH, HEIGHT = 440, 170
+WIDTH, HEIGHT = 600, 170
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 40, 34
 PAGE_NAME = "trend.html"
 STYLE = """
