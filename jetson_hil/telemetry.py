@@ -418,7 +418,10 @@ class TelemetryRecorder:
         samples = self._record(lines)
         if not running and not final and not self._exited:
             self._exited = True
-            self._fail(self._exit_reason("stopped while recording"))
+            # when and after how much: a sampler killed mid-run reads apart from one that never worked
+            at = time.strftime("%H:%M:%S", time.gmtime())
+            self._fail(self._exit_reason("stopped while recording", f" (pid {self.pid}, seen at {at} UTC, after "
+                                                                    f"{self._total} samples)"))
         return samples
 
     def _record(self, lines: list[str]) -> list[Sample]:
@@ -448,13 +451,13 @@ class TelemetryRecorder:
             self._cond.notify_all()
         return new
 
-    def _exit_reason(self, what: str) -> str:
+    def _exit_reason(self, what: str, when: str = "") -> str:
         try:
             _, out, _ = self._run(f"tail -c 500 {shlex.quote(self.errfile)} 2>/dev/null")
         except Exception:  # the reason is best effort
             out = ""
         detail = " ".join(out.split()) or "no error output"
-        reason = f"{self.name} {what} on the device: {detail}"
+        reason = f"{self.name} {what} on the device{when}: {detail}"
         sudo_note = next((n for n in self.notes if n.startswith("sudo -n failed")), None)
         if sudo_note:
             reason += f"; it may need root and {sudo_note.split(';')[0]}"
