@@ -47,6 +47,7 @@ from jetson_hil.sim import simulator
 REPO = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT_S = 900.0  # a hang guard per suite run, sized for a loaded 2-core machine
 POLL_S = 0.2
+STATUS_WAIT_S = 120.0
 CPU_GOAL_PERCENT = 2.0
 TICK = os.sysconf("SC_CLK_TCK")
 SERVICES = ("vl_jepa", "embedding_guard", "scene", "policy", "mosquitto")
@@ -300,7 +301,9 @@ def ensure_sim(args: argparse.Namespace) -> tuple[dict, bool]:
     print("starting:", " ".join(cmd[1:]), flush=True)
     if subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL).returncode != 0:
         raise SystemExit(f"`jetson-hil sim up --name {args.sim}` failed (its message is above)")
-    state = simulator.status(args.sim)
+    deadline = time.monotonic() + STATUS_WAIT_S  # a loaded engine can miss a status ping right after `up`
+    while (state := simulator.status(args.sim)).get("state") != "up" and time.monotonic() < deadline:
+        time.sleep(1.0)
     if state.get("state") != "up":
         raise SystemExit(f"simulator {args.sim!r} did not come up: {state}")
     return state, True
