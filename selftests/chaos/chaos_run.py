@@ -25,7 +25,9 @@ WINDOW_S = 12  # long enough to strike inside it and see a gap; short, so five r
 # A hang guard, not a target: an undisturbed run takes about WINDOW_S + 5 s on an idle 2-core machine; a struck one
 # may wait out a few of the suite's own bounded waits. Several times that, for a loaded machine.
 HANG_GUARD_S = 240
-START_GUARD_S = 180  # from the command to its tegrastats on the device: collection, lease, links
+# from the command to its tegrastats on the device (collection, lease, links): seconds when idle, 150 s and more seen
+# at load average 40-50 on two cores
+START_GUARD_S = 360
 
 
 def device_namespace(container: str) -> str:
@@ -111,7 +113,8 @@ class SuiteRun:
                 return pid
             time.sleep(0.2)
         self.kill()
-        pytest.fail(f"the suite's tegrastats did not start on the device within {START_GUARD_S} s")
+        output, _ = self.proc.communicate()
+        pytest.fail(f"the suite's tegrastats did not start on the device within {START_GUARD_S} s:\n{output[-3000:]}")
 
     def strike(self) -> None:
         self.struck = time.monotonic()
