@@ -171,8 +171,13 @@ def _busy_engine() -> bool:
     return pid_alive(pid)
 
 
+def reachable() -> bool:
+    """The engine answers, given a minute when a dockerd runs but misses the quick ping (a loaded machine)."""
+    return answers() or (_busy_engine() and answers(timeout=60))
+
+
 def _ensure(log) -> None:
-    if answers() or (_busy_engine() and answers(timeout=60)):
+    if reachable():
         if "nvidia" in runtimes():
             install_runtime()
             return

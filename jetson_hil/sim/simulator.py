@@ -461,8 +461,8 @@ def down(name: str, purge: bool = False, log=print) -> None:
     """Stop everything of the simulated device: its containers, mounts and processes."""
     cfg = SimConfig.load(name) or SimConfig(name=name)
     _stop_gpu_reader(cfg)
-    if engine.answers():
-        client = engine.client()
+    if engine.reachable():  # a busy engine missing the quick ping would leave the device's containers running
+        client = engine.client(timeout=150)
         if _device_running(cfg):
             try:
                 compose(cfg, "down --remove-orphans --volumes --timeout 3", timeout=120)
