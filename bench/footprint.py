@@ -322,7 +322,7 @@ def observed(recorder: Recorder, payloads: Payloads, profile: Path) -> Stretch:
     stretch.runner_cpu_s = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     stretch.suite = {"rc": got.rc, **{k: len(got.of(k)) for k in ("passed", "failed", "error", "skipped")},
                      "problem": got.problem}
-    if not got.of("passed") or got.of("failed") or got.of("error"):
+    if got.rc not in (0, 1) or not got.of("passed") or got.of("failed") or got.of("error"):
         stretch.suite["describe"] = got.describe()
         print(f"suite run: {got.describe()}", flush=True)
     return stretch
