@@ -16,7 +16,7 @@ from jetson_hil.errors import ParseError
 
 pytestmark = [pytest.mark.jetson, pytest.mark.perf]
 
-SAMPLER_MAX_PERCENT = 2.0  # the whole suite's device-side goal (issue 19): its sampler alone must fit in it
+GOAL_PERCENT = 2.0  # the whole suite's device-side goal (bench/footprint.py); a figure here, not a verdict
 COMMAND_TIMEOUT_S = 30.0
 
 
@@ -32,9 +32,8 @@ def test_suite_overhead_sampler_cpu(telemetry, device, perf_measure):
         "perf.suite_overhead_sampler_cpu_percent",
         round(found.percent_of_core, 3),
         "%",
-        high=SAMPLER_MAX_PERCENT,
+        better=None,  # reported, never judged: no limit and no baseline regression
         doc=f"CPU of the suite's {telemetry.name} on the device ({found.processes} processes), in % of one core, "
-        f"averaged over its {found.lifetime_s:.0f} s so far",
-        fix=f"the suite's sampler costs the device more than it measures: raise the sampling interval, or check "
-        f"that {telemetry.name} is the device's own binary",
+        f"averaged over its {found.lifetime_s:.0f} s so far (its start included); the suite's goal for all its "
+        f"device work is {GOAL_PERCENT:g} %",
     )
