@@ -46,7 +46,7 @@ def test_agent_container_is_not_restarting(container_only, agent_container, meas
     )
 
 
-def test_agent_uses_the_nvidia_runtime(container_only, agent_container, docker_client):
+def test_agent_uses_the_nvidia_runtime(container_only, agent_container, docker_client, profile):
     runtime = agent_container.runtime
     default = docker_client.info().get("DefaultRuntime")
     gpu_requests = [
@@ -56,8 +56,8 @@ def test_agent_uses_the_nvidia_runtime(container_only, agent_container, docker_c
     assert effective == "nvidia" or gpu_requests, (
         f"{agent_container.name} runs with runtime {effective!r} (its own: {runtime!r}, engine default: {default!r}) "
         f"and no GPU device request: no GPU inside it. Fix: `runtime: nvidia` for vl_jepa in the compose file (or "
-        f'"default-runtime": "nvidia" in /etc/docker/daemon.json), then `docker compose up -d --force-recreate '
-        f"vl_jepa`"
+        f'"default-runtime": "nvidia" in /etc/docker/daemon.json), then `{profile.compose.command} up -d '
+        f"--force-recreate vl_jepa`"
     )
 
 

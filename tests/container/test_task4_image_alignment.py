@@ -14,9 +14,11 @@ from jetson_hil.device import DeviceFactError
 
 pytestmark = [pytest.mark.jetson, pytest.mark.container, pytest.mark.task4]
 
-REBUILD = (
-    "then `docker compose build vl_jepa && docker compose up -d --force-recreate vl_jepa embedding_guard scene policy`"
-)
+
+def _rebuild(profile) -> str:
+    """The runbook's Task 4 step 3, with the device's compose command."""
+    compose = profile.compose.command
+    return f"then `{compose} build vl_jepa && {compose} up -d --force-recreate vl_jepa embedding_guard scene policy`"
 
 
 def _host_release(device) -> l4t.L4TRelease:
@@ -66,7 +68,8 @@ def test_dockerfile_base_image_targets_the_host_l4t(container_only, dockerfile, 
         "reason": verdict.reason,
     }
     assert verdict, (
-        f"FROM {ref} in {profile.compose.dockerfile}: {verdict.reason}. Fix: FROM {_suggest(release)}, {REBUILD}"
+        f"FROM {ref} in {profile.compose.dockerfile}: {verdict.reason}. Fix: FROM {_suggest(release)}, "
+        f"{_rebuild(profile)}"
     )
 
 
@@ -89,19 +92,19 @@ def test_running_image_targets_the_host_l4t(container_only, agent_container, doc
     verdict = l4t.container_compatible(release, l4t_release)
     assert verdict, (
         f"{agent_container.name} runs {agent_container.image_ref}, built for L4T {l4t_release} ({where}): "
-        f"{verdict.reason}. Fix: {REBUILD.removeprefix('then ')} (after correcting the Dockerfile's FROM)"
+        f"{verdict.reason}. Fix: {_rebuild(profile).removeprefix('then ')} (after correcting the Dockerfile's FROM)"
     )
 
 
-def test_torch_is_a_cuda_build(container_probe, torch_probe):
+def test_torch_is_a_cuda_build(container_probe, torch_probe, profile):
     assert torch_probe.torch_version is not None, (
         f"torch cannot be imported in {container_probe.container}: {'; '.join(torch_probe.errors)}. Fix: base the "
-        f"image on l4t-pytorch, {REBUILD}"
+        f"image on l4t-pytorch, {_rebuild(profile)}"
     )
     assert torch_probe.cuda_version is not None, (
         f"torch {torch_probe.torch_version} in {container_probe.container} is a CPU-only build "
         f"(torch.version.cuda is None): pip replaced NVIDIA's Jetson wheel with PyPI's aarch64 wheel. Fix: remove "
-        f"torch from requirements.txt and any `pip install torch` from the Dockerfile, {REBUILD}"
+        f"torch from requirements.txt and any `pip install torch` from the Dockerfile, {_rebuild(profile)}"
     )
 
 
@@ -127,7 +130,7 @@ def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device, 
         pytest.skip("the host's CUDA version is unknown (Task 1 reports it)")
     torch_cuda, host = _major_minor(torch_probe.cuda_version), _major_minor(reference)
     image = _suggest(release) if release else "the l4t-pytorch image of the host's L4T release"
-    fix = f"FROM {image}, {REBUILD}"
+    fix = f"FROM {image}, {_rebuild(profile)}"
     assert torch_cuda[:1] == host[:1], (
         f"torch in {container_probe.container} is built for CUDA {torch_probe.cuda_version} but the host's JetPack "
         f"has CUDA {reference}: a CUDA {torch_cuda[0]} build cannot run on the host's CUDA {host[0]} driver. Fix: {fix}"
@@ -145,5 +148,5 @@ def test_requirements_keep_the_jetson_torch(container_only, requirements, profil
         f"{profile.compose.requirements} installs {', '.join(sorted({r.package for r in lines}))} from PyPI ("
         + "; ".join(r.describe() for r in lines)
         + "): pip replaces NVIDIA's Jetson torch with the CPU-only aarch64 wheel (pytorch #168065). Fix: delete "
-        f"those lines (the l4t-pytorch base image provides torch), {REBUILD}"
+        f"those lines (the l4t-pytorch base image provides torch), {_rebuild(profile)}"
     )

@@ -20,7 +20,12 @@ RECOLLECT = (
     "re-collect the centroids at the engine's dim: EMBEDDING_GUARD_MODE=collect_game, then collect_non "
     "(~{n} samples each), then back to run"
 )
-RESTART = "`docker compose up -d --force-recreate vl_jepa embedding_guard scene policy`"
+RECREATE = "up -d --force-recreate vl_jepa embedding_guard scene policy"  # after the profile's compose command
+
+
+def _recreate(profile) -> str:
+    """The runbook's restart of the four services, with the device's compose command."""
+    return f"`{profile.compose.command} {RECREATE}`"
 
 
 def _int(env_file, key, profile):
@@ -41,7 +46,8 @@ def test_engine_path_is_configured(env_file, profile):
     value = env_file.get("VL_JEPA_ENGINE_PATH")
     assert value == profile.plan_b.engine_path, (
         f"VL_JEPA_ENGINE_PATH is {value!r} in {profile.compose.env_file}; the profile's [plan_b] engine_path is "
-        f"{profile.plan_b.engine_path!r}. Fix: set it in the env file (or correct the profile), then {RESTART}"
+        f"{profile.plan_b.engine_path!r}. Fix: set it in the env file (or correct the profile), then "
+        f"{_recreate(profile)}"
     )
 
 
@@ -81,7 +87,7 @@ def test_engine_output_dim_matches_the_guard(engine_inspection, env_file, profil
     assert dim == guard_dim, (
         f"the engine outputs {dim}-d embeddings ({'; '.join(engine_inspection.outputs)}) but EMBEDDING_GUARD_DIM="
         f"{guard_dim}: the guard rejects or misclassifies every embedding. Fix: EMBEDDING_GUARD_DIM={dim} in "
-        f"{profile.compose.env_file}, then {RESTART}"
+        f"{profile.compose.env_file}, then {_recreate(profile)}"
     )
 
 
@@ -98,7 +104,7 @@ def test_engine_output_dim_matches_live_embeddings(engine_inspection, mqtt_windo
     assert set(lengths) == {dim}, (
         f"live embeddings have lengths {dict(sorted(lengths.items()))} (length: count) but the engine outputs {dim}: "
         f"vl_jepa does not run this engine (still on the PyTorch encoder?). Fix: VL_JEPA_BACKEND=tensorrt and "
-        f"VL_JEPA_ENGINE_PATH in {profile.compose.env_file}, then {RESTART}"
+        f"VL_JEPA_ENGINE_PATH in {profile.compose.env_file}, then {_recreate(profile)}"
     )
 
 

@@ -17,7 +17,14 @@ from jetson_hil.payloads import MISSING, embedding_vector, get_path
 
 pytestmark = [pytest.mark.jetson, pytest.mark.mqtt, pytest.mark.task3, pytest.mark.plan_a]
 
-RESTART = "then recreate the services: `docker compose up -d --force-recreate vl_jepa embedding_guard scene policy`"
+RECREATE = "up -d --force-recreate vl_jepa embedding_guard scene policy"  # after the profile's compose command
+
+
+def _recreate(profile) -> str:
+    """The runbook's restart of the four services, with the device's compose command."""
+    return f"then recreate the services: `{profile.compose.command} {RECREATE}`"
+
+
 CONSTANT_FRACTION_MAX = 0.5
 
 
@@ -50,7 +57,7 @@ def test_env_file_asks_for_the_gpu(env_file, profile):
     value = env_file.get("VL_JEPA_DEVICE")
     assert value == profile.expect.device, (
         f"VL_JEPA_DEVICE is {value!r} in {profile.compose.env_file}; Task 3 needs {profile.expect.device!r}. "
-        f"Fix: set VL_JEPA_DEVICE={profile.expect.device} in {profile.compose.env_file}, {RESTART}"
+        f"Fix: set VL_JEPA_DEVICE={profile.expect.device} in {profile.compose.env_file}, {_recreate(profile)}"
     )
 
 
@@ -59,7 +66,7 @@ def test_env_file_asks_for_fp16(env_file, profile):
     value = env_file.get("VL_JEPA_FP16")
     assert value == want, (
         f"VL_JEPA_FP16 is {value!r} in {profile.compose.env_file}; the profile expects {want!r} "
-        f"(fp16 {'on' if profile.expect.fp16 else 'off'}). Fix: set VL_JEPA_FP16={want}, {RESTART}"
+        f"(fp16 {'on' if profile.expect.fp16 else 'off'}). Fix: set VL_JEPA_FP16={want}, {_recreate(profile)}"
     )
 
 
@@ -224,7 +231,7 @@ def test_metadata_says_cuda_and_fp16(decoded, embeddings, profile):
         f"{len(wrong)} payload field(s) contradict the GPU path: "
         + "; ".join(wrong[:3])
         + f". Fix: vl_jepa fell back (CUDA unusable in the container, see Task 2) or runs with other settings "
-        f"than {profile.compose.env_file} says; {RESTART}"
+        f"than {profile.compose.env_file} says; {_recreate(profile)}"
     )
 
 

@@ -27,7 +27,7 @@ KEEP_UP_S = 2.5
 
 
 @pytest.fixture(scope="module")
-def stack(container_only, agent_container, docker_client):
+def stack(container_only, agent_container, docker_client, profile):
     """Compose service -> its container (ContainerFacts) in the agent's compose project, by Docker's labels."""
     from jetson_hil.device import ContainerFacts
 
@@ -36,7 +36,7 @@ def stack(container_only, agent_container, docker_client):
     if not project:
         pytest.fail(
             f"{agent_container.name} carries no compose project label: the services cannot be found. Fix: start the "
-            f"stack with `docker compose up -d` from the agents' project directory",
+            f"stack with `{profile.compose.command} up -d` from the agents' project directory",
             pytrace=False,
         )
     listed = docker_client.containers.list(all=True, filters={"label": f"com.docker.compose.project={project}"})
