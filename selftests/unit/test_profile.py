@@ -360,3 +360,12 @@ def test_docs_example_loads(tmp_path: Path) -> None:
     doc = (ROOT / "docs" / "device-profile.md").read_text()
     example = doc.split("```toml\n", 1)[1].split("```", 1)[0]
     assert load_profile(write(tmp_path, example)).device.simulator == "sim1"
+
+
+def test_a_dgpu_reports_its_gpu_load_unless_the_profile_sets_a_floor() -> None:
+    """A small encoder at a few Hz keeps a discrete GPU busy well under 1 % of the time (0-1 % on an H200)."""
+    jetson = profile_from_dict({"device": {"name": "j"}})
+    dgpu = profile_from_dict({"device": {"name": "d", "kind": "dgpu"}})
+    floored = profile_from_dict({"device": {"name": "d", "kind": "dgpu"}, "limits": {"gr3d_min_percent": 2}})
+    assert (jetson.limits.gr3d_min_percent, dgpu.limits.gr3d_min_percent) == (1.0, 0.0)
+    assert floored.limits.gr3d_min_percent == 2.0
