@@ -82,9 +82,13 @@ class ContainerUnavailable(DeviceFactError):
         said = f"; its log ends with {last!r}" if last else ""
         if error and error != last:  # a wrapper's 'stopped' after the traceback says less than the error
             said = f"; its log says {error!r} (and ends with {last!r})"
+        state = (
+            f"container {container} is {status}, not running"
+            if status != "running"  # the engine refused the exec, then the container came back (a restart)
+            else f"container {container} was not running when a command was started in it (it is running again)"
+        )
         super().__init__(
-            f"container {container} is {status}, not running{said}. Fix: `docker compose up -d` in the agents' "
-            f"project; if it stops again, its log says why"
+            f"{state}{said}. Fix: `docker compose up -d` in the agents' project; if it stops again, its log says why"
         )
 
 

@@ -246,6 +246,11 @@ def test_container_unavailable_quotes_the_error_before_a_closing_line():
     assert "ends with 'vl_jepa: stopped'" in message
 
 
+def test_container_unavailable_after_a_restart_does_not_say_running_not_running():
+    message = str(device.ContainerUnavailable("vl_jepa_agent", "running"))
+    assert "running, not running" not in message and "was not running when a command was started" in message
+
+
 def test_an_exec_the_engine_lost_before_starting_it_is_run_again():
     """dockerd under load can answer 'No such exec instance': the command never ran, so one retry is safe."""
     from types import SimpleNamespace
