@@ -92,6 +92,24 @@ class ContainerUnavailable(DeviceFactError):
         )
 
 
+def temp_script_command(filename: str, source: bytes, run: str) -> str:
+    """A shell command that writes `source` as `filename` in a fresh private directory on the device, runs `run`
+    (``{script}`` in it is the script's path), removes the directory and keeps `run`'s exit status.
+
+    A directory of its own: a shared /tmp/jetson-hil left by another user (root's run before a user's) is not
+    writable, and nothing of the suite stays on the device.
+    """
+    import base64
+
+    data = shlex.quote(base64.b64encode(source).decode())
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", filename.rsplit(".", 1)[0])
+    body = run.format(script=f'"$d/{filename}"')
+    return (
+        f'd=$(mktemp -d /tmp/jetson-hil-{stem}.XXXXXX) && printf %s {data} | base64 -d > "$d/{filename}" && '
+        f'{body}; rc=$?; rm -rf "$d"; exit $rc'
+    )
+
+
 _ERROR_WORDS = re.compile(
     r"error|exception|fatal|failed|failure|cannot|can't|unable|not found|no such|invalid|denied|refused|"
     r"abort|killed|segmentation fault|core dumped|panic",

@@ -20,10 +20,10 @@ the acceptance check (tests/host/test_task1_host_probe.py) runs the command.
 from __future__ import annotations
 
 import re
-import shlex
 import signal
 from dataclasses import dataclass
 
+from jetson_hil.device import temp_script_command
 from jetson_hil.probe import ProbeResult, parse_probe
 
 __all__ = ["FAIL", "PASS", "SKIP", "HostProbeVerdict", "command", "verdict"]
@@ -50,14 +50,10 @@ class HostProbeVerdict:
     evidence: str = ""
 
 
-def command(script_b64: str, timeout_s: float) -> str:
-    """The shell command that writes the probe (base64 of its source) to a fresh directory on the host, runs it
-    with the host's ``python3`` under its own watchdog, and removes it; the probe's exit status is kept."""
-    return (
-        f'd=$(mktemp -d /tmp/jetson-hil-host-probe.XXXXXX) && printf %s {shlex.quote(script_b64)} | base64 -d > '
-        f'"$d/check_torch_cuda.py" && python3 "$d/check_torch_cuda.py" --timeout {timeout_s:g}; rc=$?; '
-        f'rm -rf "$d"; exit $rc'
-    )
+def command(source: bytes, timeout_s: float) -> str:
+    """The shell command that runs the probe (its source) with the host's ``python3`` under its own watchdog,
+    from a private temporary directory that it removes; the probe's exit status is kept."""
+    return temp_script_command("check_torch_cuda.py", source, f"python3 {{script}} --timeout {timeout_s:g}")
 
 
 def verdict(rc: int | None, stdout: str, stderr: str, container_cuda: bool | None = None) -> HostProbeVerdict:

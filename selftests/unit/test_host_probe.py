@@ -133,13 +133,10 @@ def test_a_probe_that_never_started_fails_in_one_line():
 
 def test_the_command_runs_the_script_and_keeps_its_exit_status(tmp_path):
     """The command itself, with /bin/sh and a stand-in python3 on PATH (no torch needed)."""
-    import base64
-
     fake = tmp_path / "python3"
     fake.write_text("#!/bin/sh\ncat \"$1\"; echo \"args $2 $3\"; exit 3\n")
     fake.chmod(0o755)
-    script = base64.b64encode(b"print('hi')\n").decode()
-    proc = subprocess.run(["/bin/sh", "-c", host_probe.command(script, 90)], capture_output=True, text=True,
+    proc = subprocess.run(["/bin/sh", "-c", host_probe.command(b"print('hi')\n", 90)], capture_output=True, text=True,
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, timeout=30)
     assert proc.returncode == 3
     assert proc.stdout == "print('hi')\nargs --timeout 90\n"

@@ -13,8 +13,6 @@ pipeline's torch is the container's); a CUDA build of torch that cannot use the 
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
 from fixtures.rig import PROBE_TIMEOUT_S, TOOLS
@@ -49,8 +47,8 @@ HOST_PROBE_TIMEOUT_S = 100.0  # the probe's own watchdog ends it 10 s earlier; a
 @pytest.fixture(scope="module")
 def host_probe_run(device):
     """check_torch_cuda.py run once with the host's python3 (Task 1 step 4), bounded."""
-    script = base64.b64encode((TOOLS / "check_torch_cuda.py").read_bytes()).decode()
-    return device.run(host_probe.command(script, HOST_PROBE_TIMEOUT_S - 10), timeout_s=HOST_PROBE_TIMEOUT_S)
+    source = (TOOLS / "check_torch_cuda.py").read_bytes()
+    return device.run(host_probe.command(source, HOST_PROBE_TIMEOUT_S - 10), timeout_s=HOST_PROBE_TIMEOUT_S)
 
 
 def _container_cuda(rig) -> bool | None:
