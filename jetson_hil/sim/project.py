@@ -8,6 +8,7 @@ simulator's own.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -24,10 +25,14 @@ DESIGN_DOC = "docs/plans/2026-02-01-embeddings-first-vision-design.md"
 ENCODER_DIMS = {"dinov2-s14": 384, "siglip2-b16": 768, "tiny": 64}
 ENGINE_DIM = 384
 BACKENDS = ("pytorch", "tensorrt")
-# The simulated device has its CPU to itself; the simulator shares this machine's. Its services get this CPU
-# weight (a nice-0 process has 1024: this is 64 of them), so a busy host cannot make healthy agents miss their
-# schedule (issue 19). They take only what their schedule needs (vl_jepa with DINOv2-S/14: about one core).
+# The simulated device has CPUs of its own; the simulator shares this machine's. Under a cgroupfs engine its
+# services share one group, DEVICE_CGROUP, that outweighs the host's processes (a nice-0 process weighs 1024),
+# so a busy host cannot make healthy agents miss their schedule (issue 19), and that may use all CPUs but
+# RUNNER_CPUS, so the device's own bursts cannot starve the runner measuring it (uncapped, two simulators each
+# importing torch for a probe held both cores, and the runner stamped receipts up to a second late).
+DEVICE_CGROUP = "/jetson-hil-sim"
 CPU_SHARES = 65536
+RUNNER_CPUS = 0.25
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,7 @@ class Layout:
     venv: str
     container_prefix: str = ""
     backend: str = "pytorch"
-    cgroup_parent: str = ""  # "/" puts the services beside the host's processes (cgroupfs engines only)
+    cgroup_parent: str = ""  # DEVICE_CGROUP (cgroupfs engines only)
 
     @property
     def dim(self) -> int:
@@ -111,24 +116,43 @@ def under_usr(path: str) -> bool:
 
 
 def engine_cgroup_parent() -> str:
-    """"/" when the engine uses the cgroupfs driver, else "" (systemd wants a slice; keep Docker's default).
-
-    Under cgroupfs every container sits in one ``docker`` group that weighs as much as a single busy process
-    of the host; at the top level each service's own CPU weight counts against the host's processes.
-    """
+    """DEVICE_CGROUP, made ready, when the engine uses the cgroupfs driver and this host lets us shape it, "/" when
+    it cannot be shaped (the services' own weight then counts against the host's processes), else "" (systemd
+    wants a slice; keep Docker's default). Under cgroupfs every container otherwise sits in one ``docker`` group
+    that weighs as much as a single busy process of the host."""
     try:
         out = subprocess.run(["docker", "info", "--format", "{{.CgroupDriver}}"], capture_output=True, text=True,
                              timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return "/" if out.returncode == 0 and out.stdout.strip() == "cgroupfs" else ""
+    if out.returncode != 0 or out.stdout.strip() != "cgroupfs":
+        return ""
+    return DEVICE_CGROUP if shape_device_cgroup(Path("/sys/fs/cgroup")) else "/"
+
+
+def shape_device_cgroup(root: Path) -> bool:
+    """Creates DEVICE_CGROUP with the device's weight and CPU cap (cgroup v1 cpu controller, or v2); idempotent,
+    and again after a reboot empties /sys/fs/cgroup. False when this host does not let us."""
+    period = 100_000
+    quota = int(max(1.0, (os.cpu_count() or 1) - RUNNER_CPUS) * period)
+    v1 = root / "cpu"
+    group = (v1 if v1.is_dir() else root) / DEVICE_CGROUP.strip("/")
+    files = ({"cpu.shares": CPU_SHARES, "cpu.cfs_period_us": period, "cpu.cfs_quota_us": quota} if v1.is_dir()
+             else {"cpu.weight": 10000, "cpu.max": f"{quota} {period}"})
+    try:
+        group.mkdir(exist_ok=True)
+        for name, value in files.items():
+            (group / name).write_text(f"{value}\n")
+    except OSError:
+        return False
+    return True
 
 
 def _priority(layout: Layout) -> list[str]:
     """The simulator's own: the CPU weight of a device that does not share its CPU with this host."""
     lines = [f"    cpu_shares: {CPU_SHARES}  # simulator: the device's CPU is its own (not on a real device)"]
     if layout.cgroup_parent:
-        lines.append(f"    cgroup_parent: {layout.cgroup_parent}  # simulator: the weight counts against the host's")
+        lines.append(f"    cgroup_parent: {layout.cgroup_parent}  # simulator: the device's CPU (DEVICE_CGROUP)")
     return lines
 
 

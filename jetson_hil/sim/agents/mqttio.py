@@ -113,7 +113,9 @@ class Bus:
         user = os.environ.get("MQTT_USERNAME")
         if user:
             self.client.username_pw_set(user, os.environ.get("MQTT_PASSWORD") or None)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        # back within 2 s of the broker's return: with paho's doubling up to 30 s, an agent could still be away
+        # half a minute after a restarted broker, and the next run's window found no understanding
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
