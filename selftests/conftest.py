@@ -72,12 +72,15 @@ class _SessionWatch:
         self.before = _user_state()
         self.skips: list[tuple[str, str]] = []
         self.phase_s: dict[str, float] = {}
+        self.file_s: dict[str, float] = {}
         self.problems: list[str] = []
         self.phases_line = ""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         phase = next((name for prefix, name in PHASES.items() if report.nodeid.startswith(prefix)), "simulator")
         self.phase_s[phase] = self.phase_s.get(phase, 0.0) + report.duration
+        path = report.nodeid.split("::", 1)[0]
+        self.file_s[path] = self.file_s.get(path, 0.0) + report.duration
         if report.skipped and not hasattr(report, "wasxfail"):
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.skips.append((report.nodeid, reason))
@@ -100,6 +103,8 @@ class _SessionWatch:
         phases = [f"{n} {s} s" for n, s in measured] + [
             f"{n} {self.phase_s[n]:.0f} s" for n in ("unit", "simulator", "meta") if n in self.phase_s]
         self.phases_line = "seconds by phase: " + ", ".join(phases) + " (test phases: durations summed over workers)"
+        slowest = sorted(self.file_s.items(), key=lambda kv: -kv[1])[:12]
+        self.phases_line += "\nslowest files: " + ", ".join(f"{Path(f).name} {s:.0f} s" for f, s in slowest)
         reports = Path(os.environ["JETSON_HIL_REPORTS"]).parent
         if session.exitstatus == 0 or not any(reports.glob("*/*")):
             shutil.rmtree(reports, ignore_errors=True)

@@ -235,13 +235,20 @@ def _prepare_models(cfg: SimConfig, log) -> None:
                      "--collect-centroids /data/centroids.json --samples 40")
 
 
-def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
+PIPELINE = ("vision/embeddings", "progress/understanding", "act/result")
+
+
+def wait_for_embeddings(cfg: SimConfig, timeout: float = 90, pipeline: bool = False) -> None:
+    """Until vl_jepa publishes an embedding; with `pipeline`, until every agent downstream has answered too (a
+    healthy device is ready only then: the guard and scene need a few embeddings before the first
+    understanding)."""
     import paho.mqtt.client as mqtt
 
-    got = []
+    topics = PIPELINE if pipeline else PIPELINE[:1]
+    got: set[str] = set()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
-    c.on_message = lambda *a: got.append(1)
-    c.on_connect = lambda cl, *a: cl.subscribe("vision/embeddings")
+    c.on_message = lambda _c, _u, m: got.add(m.topic)
+    c.on_connect = lambda cl, *a: cl.subscribe([(t, 0) for t in topics])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -253,14 +260,18 @@ def wait_for_embeddings(cfg: SimConfig, timeout: float = 90) -> None:
         raise SimError(f"the device's broker on 127.0.0.1:{cfg.mqtt_port} did not answer within {timeout:.0f} s")
     c.loop_start()
     try:
-        while time.monotonic() < deadline and not got:
+        while time.monotonic() < deadline and not got.issuperset(topics):
             time.sleep(0.1)
     finally:
         c.loop_stop()
         c.disconnect()
-    if not got:
+    if "vision/embeddings" not in got:
         logs = compose(cfg, "logs --tail 20 vl_jepa")
         raise SimError(f"no embeddings on vision/embeddings within {timeout:.0f} s; vl_jepa log tail:\n{logs}")
+    if missing := [t for t in topics if t not in got]:
+        logs = compose(cfg, "logs --tail 10 embedding_guard scene policy")
+        raise SimError(f"embeddings flow but nothing on {', '.join(missing)} within {timeout:.0f} s; the agents' "
+                       f"log tails:\n{logs}")
 
 
 USER_PROFILE = "device-user.toml"  # the same device as its non-root user, sudo -n for root's commands
@@ -371,7 +382,7 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     if cfg.faults:
         apply_faults(cfg, cfg.faults, log=log, recreate=True)
     else:
-        wait_for_embeddings(cfg)
+        wait_for_embeddings(cfg, pipeline=True)
     docker_profile, ssh_profile = write_profiles(cfg)
     log(f"up in {time.monotonic() - started:.1f} s; profile: {docker_profile} (over SSH: {ssh_profile})")
     return cfg
@@ -540,10 +551,11 @@ def settle(cfg: SimConfig, timeout: float = 30) -> bool:
     Returns False when nothing arrives within the timeout, which some faults cause by design.
     """
     try:
-        wait_for_embeddings(cfg, timeout=timeout)
+        wait_for_embeddings(cfg, timeout=timeout, pipeline=not cfg.faults)
     except SimError:
         return False
-    time.sleep(2.0)  # one understanding/actuation cycle downstream of the first embedding
+    if cfg.faults:
+        time.sleep(2.0)  # one understanding/actuation cycle downstream of the first embedding
     return True
 
 
