@@ -108,7 +108,7 @@ class Nvml:
     the driver answers, else nvidia-smi."""
 
     def __init__(self, index: int = 0) -> None:
-        self.nvml = sampler._nvml()
+        self.nvml = sampler.load_nvml()
         self.index = index
         self.handle = self.nvml.nvmlDeviceGetHandleByIndex(index) if self.nvml else None
 
@@ -119,7 +119,8 @@ class Nvml:
     def utilization(self) -> int | None:
         if self.nvml:
             return int(self.nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu)
-        rc, out, _ = sampler._smi(["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", f"-i={self.index}"])
+        query = ["--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", f"-i={self.index}"]
+        rc, out, _ = sampler.run_smi(query)
         first = out.strip().splitlines()[:1] if rc == 0 else []
         return int(first[0]) if first and first[0].strip().isdigit() else None
 

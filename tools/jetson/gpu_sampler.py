@@ -174,7 +174,7 @@ class HostReader:
 
 
 # --------------------------------------------------------------------------------------------- backends
-def _nvml():
+def load_nvml():
     """pynvml, initialised, or None when it is not importable or finds no driver."""
     try:
         import pynvml
@@ -303,7 +303,7 @@ def _cmdline(pid: int) -> str:
     return " ".join(parts).replace("\n", " ")
 
 
-def _smi(args: list[str], timeout: float = SMI_TIMEOUT_S) -> tuple[int, str, str]:
+def run_smi(args: list[str], timeout: float = SMI_TIMEOUT_S) -> tuple[int, str, str]:
     try:
         proc = subprocess.run(["nvidia-smi", *args], capture_output=True, text=True, timeout=timeout)
     except OSError as exc:
@@ -323,7 +323,7 @@ def compute_processes(nvml, index: int) -> tuple[int, list[tuple[int, str, int |
             name = _maybe(nvml.nvmlSystemGetProcessName, p.pid)
             rows.append((int(p.pid), _text(name) if name is not None else "[N/A]", None if used is None else int(used)))
         return 0, rows
-    rc, out, err = _smi(
+    rc, out, err = run_smi(
         ["--query-compute-apps=pid,process_name,used_memory", "--format=csv,noheader,nounits", f"-i={index}"]
     )
     if rc != 0:
@@ -416,7 +416,7 @@ def parse_pmon(text: str, start_us: int) -> list[tuple[int, int, int, int]]:
 def process_samples_smi(index: int, seconds: float) -> tuple[int, list[str]]:
     count = max(1, int(round(seconds)))
     start_us = int(time.time() * 1e6)
-    rc, out, err = _smi(["pmon", "-s", "u", "-d", "1", "-c", str(count), "-i", str(index)], timeout=count + 15)
+    rc, out, err = run_smi(["pmon", "-s", "u", "-d", "1", "-c", str(count), "-i", str(index)], timeout=count + 15)
     if rc != 0:
         sys.stderr.write(f"gpu_sampler: nvidia-smi pmon failed (status {rc}): {err.strip()[-500:]}\n")
         return 1, []
@@ -466,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         return _stop(args.pidfile)
     if args.interval < 1:
         parser.error("--interval must be >= 1")
-    nvml = None if args.backend == "nvidia-smi" else _nvml()
+    nvml = None if args.backend == "nvidia-smi" else load_nvml()
     if args.backend == "nvml" and nvml is None:
         sys.stderr.write("gpu_sampler: pynvml (nvidia-ml-py) is not importable or NVML found no driver\n")
         return 1
