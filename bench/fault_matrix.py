@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def summarise(entries: list[dict], total_s: float | None) -> str:
-    from jetson_hil.faultmatrix import WINDOW_S
+    from jetson_hil.sim.faultmatrix import WINDOW_S
 
     faults = [e for e in entries if e.get("fault")]
     healthy = [e for e in entries if not e.get("fault")]

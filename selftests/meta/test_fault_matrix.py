@@ -1,6 +1,6 @@
 """Every acceptance check can fail, and says why: the fault matrix proven against live simulators.
 
-For each row of `jetson_hil.faultmatrix` the acceptance suite runs in a subprocess (`pytest -m jetson`, as a
+For each row of `jetson_hil.sim.faultmatrix` the acceptance suite runs in a subprocess (`pytest -m jetson`, as a
 user runs it) against a simulator with that one fault set live, and must show exactly the row's failing
 checks, each message containing the row's diagnosis text, every other check passing or skipping with a
 reason, no errors, and a verdict before the hang guard (`RUN_TIMEOUT_S`; how fast is `bench/fault_matrix.py`'s
@@ -27,8 +27,9 @@ from pathlib import Path
 import pytest
 from selftest_state import sim_name
 
-from jetson_hil import faultmatrix, suite_run
-from jetson_hil.faultmatrix import ACCEPTANCE_PATHS, MATRIX, PLAN_A, PLAN_B, PLAN_DGPU, ROWS, SCENARIOS, WINDOW_S
+from jetson_hil import suite_run
+from jetson_hil.sim import faultmatrix
+from jetson_hil.sim.faultmatrix import ACCEPTANCE_PATHS, MATRIX, PLAN_A, PLAN_B, PLAN_DGPU, ROWS, SCENARIOS, WINDOW_S
 from jetson_hil.sim.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +172,7 @@ def _common_problems(run: SuiteRun) -> list[str]:
 
 def test_generated_docs_are_up_to_date():
     stale = [str(p.relative_to(ROOT)) for p in faultmatrix.stale_docs()]
-    assert not stale, f"{', '.join(stale)} out of date: run `python -m jetson_hil.faultmatrix --write-docs`"
+    assert not stale, f"{', '.join(stale)} out of date: run `python -m jetson_hil.sim.faultmatrix --write-docs`"
 
 
 def _collect(marker: str) -> set[str]:
@@ -260,7 +261,7 @@ _ORDER += sorted(set(FAULTS) - set(_ORDER))
 @LIVE
 @pytest.mark.parametrize("fault", _ORDER)
 def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
-    assert fault in MATRIX, f"fault {fault!r} has no row in jetson_hil/faultmatrix.py: add its expected failures"
+    assert fault in MATRIX, f"fault {fault!r} has no row in jetson_hil/sim/faultmatrix.py: add its expected failures"
     row = MATRIX[fault]
     assert row.fault in FAULTS, f"the matrix has a row for {row.fault!r}, which the simulator does not know"
     sim = _sim(request, row.scenario)
