@@ -69,8 +69,8 @@ def _sim_parser(sub) -> None:
 
 def _run_sim(args) -> int:
     from jetson_hil.sim import simulator
+    from jetson_hil.sim.debs import RootfsError
     from jetson_hil.sim.engine import EngineError
-    from jetson_hil.sim.rootfs import RootfsError
 
     try:
         if getattr(args, "devices", 0):

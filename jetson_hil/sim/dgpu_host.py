@@ -18,6 +18,8 @@ import json
 import shutil
 from pathlib import Path
 
+from .debs import build, install
+
 KIND = "dgpu"
 GPU = {
     "name": "NVIDIA H200",
@@ -141,8 +143,6 @@ def install_packages(cfg, root: Path) -> None:
     import hashlib
     import sys
 
-    from .rootfs import _deb, install
-
     smi = emulator_source(Path(sys.base_prefix) / "bin" / "python3")
     pkgs = packages()
     stamp = cfg.root / "debs" / ".sources"
@@ -157,6 +157,6 @@ def install_packages(cfg, root: Path) -> None:
     debs = []
     for name, version, description, files in pkgs:
         files = {rel: smi if text == "@nvidia-smi" else text for rel, text in files.items()}
-        debs.append(_deb(store, name, version, description, files, arch="amd64"))
+        debs.append(build(store, name, version, description, files, arch="amd64"))
     install(root, *debs)
     stamp.write_text(digest)

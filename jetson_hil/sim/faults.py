@@ -18,6 +18,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .shell import compose, device_exec
 
 ENV = "config/jetson.env"
 DOCKERFILE = "docker/vl_jepa/Dockerfile"
@@ -286,9 +289,10 @@ def _restore_pristine(root: Path) -> None:
             shutil.copy2(src, root / "project" / rel)
 
 
-def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> None:
-    """Make the device show exactly these faults; with `recreate`, rebuild and recreate what changed."""
-    from .simulator import compose
+def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True,
+                 host_torch: Callable[[Any, set[str], Any], None] | None = None) -> None:
+    """Make the device show exactly these faults; with `recreate`, rebuild and recreate what changed.
+    `host_torch(cfg, active faults, log)` sets the device host's own torch (the simulator's set_host_torch)."""
 
     root, project = cfg.root, cfg.root / "project"
     active = [FAULTS[f] for f in faults]
@@ -316,7 +320,7 @@ def apply_faults(cfg, faults: list[str], log=print, recreate: bool = True) -> No
     if not recreate:
         return
     _engine_faults({f.name for f in active if f.kind == "engine"}, log)
-    _device_faults(cfg, {f.name for f in active if f.kind == "device"}, log)
+    _device_faults(cfg, {f.name for f in active if f.kind == "device"}, log, host_torch)
     services = set()
     if changed & {DOCKERFILE, REQUIREMENTS}:
         from . import images
@@ -427,7 +431,6 @@ OLD_CUDA = "cuda-11.4"
 
 def _installed(cfg, names: list[str]) -> set[str]:
     """Which of these packages the device's dpkg lists as installed (one query)."""
-    from .simulator import device_exec
 
     out = device_exec(cfg, "dpkg-query -W -f='${Package} ${Status}\\n' " + " ".join(names) + " 2>/dev/null",
                       check=False)
@@ -448,8 +451,7 @@ def _group_packages(cfg) -> list[str]:
 def _packages_fault(cfg, active: bool, names: list[str], debs: Callable[[], list[Path]], installed: set[str],
                     log) -> bool:
     """Remove packages with the device's dpkg, or install them back from their .deb files."""
-    from . import rootfs
-    from .simulator import device_exec
+    from .debs import install
 
     there = sorted(installed & set(names))
     if active and there:
@@ -457,17 +459,17 @@ def _packages_fault(cfg, active: bool, names: list[str], debs: Callable[[], list
         device_exec(cfg, "dpkg -r --force-depends " + " ".join(there))
         return True
     if not active and len(there) < len(names):
-        rootfs.install(cfg.root / "rootfs", *debs())
+        install(cfg.root / "rootfs", *debs())
         return True
     return False
 
 
 def _jp5_debs(cfg) -> list[Path]:
-    from .rootfs import _deb
+    from .debs import build
 
     store = cfg.root / "debs-jp5"
     store.mkdir(exist_ok=True)
-    return [store / f"{n}.deb" if (store / f"{n}.deb").exists() else _deb(store, n, v, d, {})
+    return [store / f"{n}.deb" if (store / f"{n}.deb").exists() else build(store, n, v, d, {})
             for n, v, d in JP5_PACKAGES]
 
 
@@ -490,7 +492,6 @@ def _cuda_link(cfg, active: bool) -> bool:
 
 def _service(cfg, service: str, stopped: bool, running: set[str], log) -> bool:
     """Stop a compose service, or start it again; `running` is what `compose ps` listed as running."""
-    from .simulator import compose
 
     if stopped and service in running:
         log(f"stopping {service}")
@@ -516,7 +517,6 @@ PAUSED_BY = {"embedding_guard": ("guard_paused",)}
 
 def _service_faults(cfg, active: set[str], log) -> None:
     """The compose services as the active faults want them: stopped, killed, paused, or running."""
-    from .simulator import compose
 
     for service in PAUSED_BY:  # unpaused first: a paused container is neither started, stopped nor killed
         _paused(cfg, service, False, log)
@@ -565,7 +565,6 @@ def _paused(cfg, service: str, active: bool, log) -> None:
 
 
 def _container(cfg, service: str) -> str:
-    from .simulator import compose
 
     return compose(cfg, f"ps -q {service}").strip()
 
@@ -576,7 +575,6 @@ def _killed_once(cfg, active: bool, log) -> bool:
     The restart count stays until the container is recreated, which clearing does.
     """
     from . import engine
-    from .simulator import compose
 
     cid = _container(cfg, "vl_jepa")
     if not cid:
@@ -609,11 +607,11 @@ def _engine_faults(active: set[str], log) -> None:
         log(f"engine reloaded: nvidia runtime {'registered' if nvidia else 'removed'}, default runtime {default}")
 
 
-def _device_faults(cfg, active: set[str], log) -> None:
+def _device_faults(cfg, active: set[str], log, host_torch) -> None:
     """Faults in the device host itself, applied with the device's own tools and files."""
     from . import rootfs
+    from .debs import install
     from .project import ENGINE_PATH
-    from .simulator import compose, device_exec
 
     if getattr(cfg, "kind", "jetson") == "dgpu":  # no L4T, JetPack or tegrastats there: its own faults
         from .dgpu_host import device_faults
@@ -676,13 +674,12 @@ def _device_faults(cfg, active: set[str], log) -> None:
     there = sorted(installed & set(jp5))
     if "mixed_jetpack_packages" in active and len(there) < len(jp5):
         log("installing JetPack 5 packages beside JetPack 6's")
-        rootfs.install(root / "rootfs", *_jp5_debs(cfg))
+        install(root / "rootfs", *_jp5_debs(cfg))
     elif "mixed_jetpack_packages" not in active and there:
         device_exec(cfg, "dpkg -r --force-depends " + " ".join(there))
 
     _service_faults(cfg, active, log)
     if "agent_stopped" not in active:
         _killed_once(cfg, "agent_restarted" in active, log)
-    from .simulator import set_host_torch
-
-    set_host_torch(cfg, active, log)
+    if host_torch is not None:
+        host_torch(cfg, active, log)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from jetson_hil import l4t
 
+from . import dgpu_host
+from .debs import build, install, run_tool
 from .jetson_release import Release, cuda_device_name
 from .paths import PACKAGE_DIR
 
@@ -45,19 +47,6 @@ def _mounted(path: Path) -> bool:
     target = str(path.resolve())
     with open("/proc/mounts") as f:
         return any(line.split()[1] == target for line in f)
-
-
-class RootfsError(RuntimeError):
-    """The device root could not be built on this host; the message says which tool failed and why."""
-
-
-def _run(*cmd: str) -> None:
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise RootfsError(f"{cmd[0]} is not installed on this host; the simulated device's root needs it") from None
-    if proc.returncode != 0:
-        raise RootfsError(f"{' '.join(cmd)}: {(proc.stderr or proc.stdout).strip()}")
 
 
 def _etc(cfg, etc: Path) -> None:
@@ -108,11 +97,11 @@ def _device_tree(cfg, root: Path) -> None:
 def _ssh_keys(cfg, ssh: Path) -> None:
     """The device's host key, and the key pair the SSH profile logs in with."""
     if not (ssh / "ssh_host_ed25519_key").exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "ssh_host_ed25519_key"))
+        run_tool("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(ssh / "ssh_host_ed25519_key"))
     keys = cfg.root / "ssh"
     keys.mkdir(exist_ok=True)
     if not (keys / "id_ed25519").exists():
-        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jetson-hil@{cfg.name}",
+        run_tool("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"jetson-hil@{cfg.name}",
              "-f", str(keys / "id_ed25519"))
     (ssh / "authorized_keys").mkdir(exist_ok=True)
     shutil.copy2(keys / "id_ed25519.pub", ssh / "authorized_keys" / "root")
@@ -143,40 +132,13 @@ def _user(etc: Path) -> None:
         rule.chmod(0o440)
 
 
-def _deb(workdir: Path, name: str, version: str, description: str, files: dict[str, str | tuple],
-         arch: str = "arm64") -> Path:
-    pkg = workdir / name
-    (pkg / "DEBIAN").mkdir(parents=True)
-    (pkg / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
-        f"Maintainer: NVIDIA Corporation\nSection: misc\nPriority: optional\nDescription: {description}\n"
-    )
-    for rel, content in files.items():
-        path = pkg / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, tuple):
-            path.symlink_to(content[0])
-        else:
-            path.write_text(content)
-            if rel.startswith("usr/bin/"):
-                path.chmod(0o755)
-    out = workdir / f"{name}.deb"
-    try:
-        _run("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(pkg), str(out))
-    finally:
-        shutil.rmtree(pkg)
-    return out
-
-
 def _packages(cfg, root: Path) -> None:
     dpkg = root / "var/lib/dpkg"
     for d in ("info", "updates", "triggers"):
         (dpkg / d).mkdir(parents=True, exist_ok=True)
     (dpkg / "status").touch()
     if getattr(cfg, "kind", "jetson") == "dgpu":
-        from .dgpu_host import install_packages
-
-        return install_packages(cfg, root)
+        return dgpu_host.install_packages(cfg, root)
     release = release_of(cfg)
     tegrastats = (PACKAGE_DIR / "device" / "tegrastats").read_text().replace(
         "#!/usr/bin/env python3", f"#!{Path(sys.base_prefix) / 'bin' / 'python3'}", 1)
@@ -201,15 +163,9 @@ def _packages(cfg, root: Path) -> None:
         files = contents.get(name, {})
         if name.startswith("cuda-toolkit-"):
             files = {**cuda_files, "usr/local/cuda": (cuda_dir.removeprefix("usr/local/"),)}
-        debs.append(_deb(store, name, version, description, files))
+        debs.append(build(store, name, version, description, files))
     install(root, *debs)
     stamp.write_text(digest)
-
-
-def install(root: Path, *debs: Path) -> None:
-    """Install packages into the device's own dpkg database with the real dpkg."""
-    _run("dpkg", f"--root={root}", "--force-architecture", "--force-bad-path", "--force-not-root",
-         "--force-depends", "-i", *map(str, debs))
 
 
 def _usr_overlay(cfg) -> None:
@@ -219,7 +175,7 @@ def _usr_overlay(cfg) -> None:
         d.mkdir(parents=True, exist_ok=True)
     if not _mounted(merged):
         _hide_host_cuda(upper)
-        _run("mount", "-t", "overlay", "overlay", "-o",
+        run_tool("mount", "-t", "overlay", "overlay", "-o",
              f"lowerdir=/usr,upperdir={upper},workdir={work}", str(merged))
 
 
@@ -251,9 +207,7 @@ def _gpu(cfg) -> None:
     device = gpu / "state" / "device.json"
     faults = json.loads(device.read_text()).get("faults", []) if device.exists() else []
     if getattr(cfg, "kind", "jetson") == "dgpu":
-        from .dgpu_host import device_state
-
-        device.write_text(json.dumps(device_state(faults), indent=2))
+        device.write_text(json.dumps(dgpu_host.device_state(faults), indent=2))
         (cfg.root / "faults").touch()
         return
     device.write_text(json.dumps({

@@ -27,12 +27,9 @@ from jetson_hil.lease import pid_alive
 from . import dgpu_host, engine, host_torch, images, project, real_gpu, rootfs
 from .faults import FAULTS, apply_faults, fault_images
 from .paths import sim_dir, state_root
+from .shell import SimError, compose, device_exec
 
 DEVICE_PREFIX = "jetson-sim-"
-
-
-class SimError(RuntimeError):
-    """The simulated device could not be started, reached or changed; the message says why."""
 
 
 @dataclass
@@ -131,22 +128,6 @@ def validate(cfg: SimConfig) -> None:
     for fault in cfg.faults:
         if why := dgpu_host.fault_conflict(cfg.kind, fault, FAULTS[fault].kind):
             raise SimError(why)
-
-
-def device_exec(cfg: SimConfig, command: str, timeout: float = 600, check: bool = True) -> str:
-    """Run a shell command on the simulated device host, as a user's shell on the Jetson would."""
-    proc = subprocess.run(
-        ["docker", "exec", cfg.container, "/bin/sh", "-c", command],
-        capture_output=True, text=True, timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise SimError(f"on the device: `{command}` exited {proc.returncode}: " + " | ".join(tail))
-    return proc.stdout
-
-
-def compose(cfg: SimConfig, args: str, timeout: float = 600) -> str:
-    return device_exec(cfg, f"cd {cfg.root / 'project'} && docker-compose {args}", timeout=timeout)
 
 
 def _device_running(cfg: SimConfig) -> bool:
@@ -380,7 +361,7 @@ def up(cfg: SimConfig, log=print) -> SimConfig:
     log("starting the agents")
     compose(cfg, "up -d --force-recreate" if gpu_changed else "up -d")
     if cfg.faults:
-        apply_faults(cfg, cfg.faults, log=log, recreate=True)
+        apply_faults(cfg, cfg.faults, log=log, recreate=True, host_torch=set_host_torch)
     else:
         wait_for_embeddings(cfg, pipeline=True)
     docker_profile, ssh_profile = write_profiles(cfg)
@@ -535,7 +516,7 @@ def set_faults(name: str, faults: list[str], log=print) -> SimConfig:
     if gpu_faults and real_gpu.read_spec(cfg.root / "gpu"):
         raise SimError(_real_gpu_conflict(gpu_faults[0]))
     running = _device_running(cfg)
-    apply_faults(cfg, faults, log=log, recreate=running)
+    apply_faults(cfg, faults, log=log, recreate=running, host_torch=set_host_torch)
     cfg.faults = faults
     cfg.save()
     if running and any(FAULTS[f].quiet for f in faults):
