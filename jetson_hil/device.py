@@ -92,6 +92,31 @@ class ContainerUnavailable(DeviceFactError):
         )
 
 
+WRITE_CHUNK = 45_000  # bytes per command: 60 000 base64 characters, well under one argument's 128 KiB limit
+
+
+def write_commands(path: str, data: bytes, keep_mode: bool = False) -> list[str]:
+    """Shell commands, to run in order, that write `data` to `path` on the device through any transport: base64 in
+    printf, chunk by chunk into ``path.jetson-hil.tmp``, then moved into place (the last command), so no reader sees
+    half a file and a failed write leaves `path` as it was. `keep_mode`: the new file gets the old one's mode and
+    owner.
+
+    >>> write_commands("/tmp/a b", b"hi")
+    ["printf %s aGk= | base64 -d > '/tmp/a b.jetson-hil.tmp'", "mv -f '/tmp/a b.jetson-hil.tmp' '/tmp/a b'"]
+    """
+    import base64
+
+    q, tmp = shlex.quote(path), shlex.quote(f"{path}.jetson-hil.tmp")
+    parts = [data[i : i + WRITE_CHUNK] for i in range(0, len(data), WRITE_CHUNK)] or [b""]
+    writes = [f"printf %s {base64.b64encode(part).decode()} | base64 -d {'>>' if i else '>'} {tmp}"
+              for i, part in enumerate(parts)]
+    move = f"mv -f {tmp} {q}"
+    if keep_mode:
+        keep = f"chmod --reference={q} {tmp}; chown --reference={q} {tmp} 2>/dev/null || true"
+        move = f"if [ -e {q} ]; then {keep}; fi; {move}"
+    return [*writes, move]
+
+
 def temp_script_command(filename: str, source: bytes, run: str) -> str:
     """A shell command that writes `source` as `filename` in a fresh private directory on the device, runs `run`
     (``{script}`` in it is the script's path), removes the directory and keeps `run`'s exit status.

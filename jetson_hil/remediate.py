@@ -42,7 +42,7 @@ from jetson_hil.backup import (
     restore_plan,
     to_json,
 )
-from jetson_hil.device import CommandOutput, DeviceFacts
+from jetson_hil.device import CommandOutput, DeviceFacts, write_commands
 from jetson_hil.envfile import EnvFile
 from jetson_hil.interrupts import held_interrupts
 from jetson_hil.lease import pid_alive
@@ -62,7 +62,6 @@ __all__ = [
 COMPOSE_LOCK = "/tmp/jetson-hil-compose.lock"
 COMPOSE_TIMEOUT_S = 300.0
 FILE_TIMEOUT_S = 30.0
-CHUNK = 48_000  # base64 characters per command (a multiple of 4): well under one argument's 128 KiB limit
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 BACKUP_REPO = "jetson-hil-backup"
@@ -172,14 +171,10 @@ class DeviceAccess:
     def write_bytes(self, path: str, data: bytes) -> None:
         """Replaces the file with `data` atomically (a temporary file beside it, then mv), keeping its mode
         and owner when it existed; the result is checked against `data`'s sha256."""
-        q, tmp = shlex.quote(path), shlex.quote(f"{path}.jetson-hil.tmp")
-        encoded = base64.b64encode(data).decode("ascii")
-        chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)] or [""]
-        for i, chunk in enumerate(chunks):
-            redirect = ">" if i == 0 else ">>"
-            self._run(f"printf %s {shlex.quote(chunk)} | base64 -d {redirect} {tmp}", f"writing {path}")
-        keep = f"if [ -e {q} ]; then chmod --reference={q} {tmp}; chown --reference={q} {tmp} 2>/dev/null || true; fi"
-        digest = self._run(f"{keep}; mv -f {tmp} {q} && sha256sum {q}", f"writing {path}").stdout.split()
+        *writes, move = write_commands(path, data, keep_mode=True)
+        for command in writes:
+            self._run(command, f"writing {path}")
+        digest = self._run(f"{move} && sha256sum {shlex.quote(path)}", f"writing {path}").stdout.split()
         want = hashlib.sha256(data).hexdigest()
         if not digest or digest[0] != want:
             raise RemediationError(f"writing {path}: the device has sha256 {digest[:1]} after the write, not {want}")

@@ -24,7 +24,6 @@ for any other sampler writing one line per interval.
 
 from __future__ import annotations
 
-import base64
 import codecs
 import contextlib
 import os
@@ -36,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from jetson_hil.device import write_commands
 from jetson_hil.errors import ParseError
 
 __all__ = [
@@ -288,10 +288,7 @@ class TelemetryRecorder:
 
     def _install_sampler(self) -> bool:
         """Copies gpu_sampler.py to `sampler_path` on the host (base64 through the shell: any transport)."""
-        data = base64.b64encode(GPU_SAMPLER.read_bytes()).decode()
-        q = shlex.quote
-        path = q(self.sampler_path or "")
-        rc, _, err = self._run(f"printf %s {data} | base64 -d > {path}.tmp && mv {path}.tmp {path}")
+        rc, _, err = self._run(" && ".join(write_commands(self.sampler_path or "", GPU_SAMPLER.read_bytes())))
         if rc != 0:
             self._fail(f"could not copy {self.name} to {self.sampler_path} on the device: {err.strip()[-300:]}")
             return False
