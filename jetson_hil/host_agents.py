@@ -61,6 +61,8 @@ def probe_where(python: str) -> str:
     return f"{python} on the host"
 
 
-def probe_command(python: str, script: str, timeout_s: float) -> str:
-    """The shell command that runs ``check_torch_cuda.py`` (already copied to `script`) with the agents' python."""
-    return f"{shlex.quote(python)} {shlex.quote(script)} --timeout {timeout_s:g}"
+def probe_command(python: str, timeout_s: float) -> str:
+    """How ``check_torch_cuda.py`` runs with the agents' python: the `run` of `jetson_hil.device.temp_script_command`
+    (``{script}`` stands for the copied script)."""
+    quoted = shlex.quote(python).replace("{", "{{").replace("}", "}}")
+    return f"{quoted} {{script}} --timeout {timeout_s:g}"

@@ -157,7 +157,8 @@ def test_process_listing_finds_a_real_process_by_its_command_line():
         proc.wait(10)
 
 
-def test_probe_command_quotes_the_python_and_the_script():
-    cmd = host_agents.probe_command("/opt/my agents/python3", "/tmp/jetson-hil/check_torch_cuda.py", 90)
-    assert cmd == "'/opt/my agents/python3' /tmp/jetson-hil/check_torch_cuda.py --timeout 90"
+def test_probe_command_quotes_the_python_and_leaves_the_script_to_its_copy():
+    cmd = host_agents.probe_command("/opt/my {agents}/python3", 90)
+    assert cmd.format(script='"$d/check_torch_cuda.py"') == (
+        "'/opt/my {agents}/python3' \"$d/check_torch_cuda.py\" --timeout 90")
     assert host_agents.probe_where("python3") == "python3 on the host"
