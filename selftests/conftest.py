@@ -7,6 +7,8 @@ promises checked at the session's end (by the controller under pytest-xdist).
   with JETSON_HIL_STRICT=1, also if a simulator of another name appeared).
 - No silent skips in CI: with CI=true (or JETSON_HIL_STRICT=1) a skip whose reason is not in
   `EXPECTED_SKIPS` fails the session.
+- Under pytest-xdist, a test that reconfigures the Docker engine every simulator shares runs alone
+  (`engine_alone`); `scripts/test` hands out whole files (`--dist loadfile`), so a module's simulators start once.
 - Where the time went: seconds per phase are printed in the summary, `scripts/test`'s bootstrap and lint
   (JETSON_HIL_PHASE_TIMES) and the tests' unit, simulator and meta phases.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
-from selftest_state import owned, sim_name
+from selftest_state import engine_turn, owned, sim_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SIM_NAME = os.environ.get("JETSON_HIL_SELFTEST_SIM") or sim_name("shared")
@@ -118,8 +120,19 @@ class _SessionWatch:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "engine_alone: reconfigures the shared Docker engine; runs while no other "
+                            "pytest-xdist worker runs a test (selftest_state.engine_turn)")
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_SessionWatch(config), "jetson-hil-selftest-watch")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    """Under pytest-xdist each test (its fixtures' set-up and tear-down included) holds a turn at the engine."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return (yield)
+    with engine_turn(exclusive=item.get_closest_marker("engine_alone") is not None):
+        return (yield)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,11 @@ never the checkout's.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
+from pathlib import Path
 
 PREFIX = "st-"
 
@@ -21,3 +25,26 @@ def sim_name(purpose: str) -> str:
 
 def owned(name: str) -> bool:
     return name.startswith(PREFIX)
+
+
+@contextlib.contextmanager
+def engine_turn(exclusive: bool):
+    """A turn at the one Docker engine every simulator on this machine shares, among pytest-xdist workers.
+
+    A test that reconfigures the engine itself (the matrix's engine faults: the nvidia runtime removed, runc as
+    the default) takes it alone; every other test shares it. Otherwise another worker's simulator, recreating its
+    containers, puts the runtime back mid-row (or fails to start on the reconfigured engine). The turnstile
+    keeps a waiting exclusive turn from being starved by the other worker's back-to-back shared ones.
+    """
+    locks = Path(tempfile.gettempdir()) / f"jetson-hil-selftests-{os.getuid()}"
+    locks.mkdir(exist_ok=True)
+    with open(locks / "engine.turnstile", "w") as gate, open(locks / "engine.lock", "w") as engine:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(engine, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(engine, fcntl.LOCK_UN)
