@@ -3,8 +3,8 @@
 fixtures.options   --device/--window/--host/--docker-url/--mqtt-url/--keep-sim, the profile, the simulator
 fixtures.evidence  the evidence store, measure, attach
 fixtures.breakage  labgrid-style breakage: the first test that meets a broken link fails, later ones skip
-fixtures.rig       links (host, device, docker_client, agent_container, mqtt_recorder, telemetry), background
-                   probes
+fixtures.rig_fixtures  the session's rig (fixtures.rig: links, recorders, background jobs in fixtures.background)
+                   and its fixtures: host, device, docker_client, agent_container, mqtt_recorder, telemetry, ...
 fixtures.plan      the runbook path (plan) and the project files the later tasks read
 fixtures.gpu_use   GPU-use evidence: the agent's own processes among the GPU's users
 fixtures.remediate --allow-changes/--keep-changes and `remedy`: runbook steps applied, backed up, restored
@@ -19,7 +19,7 @@ pytest_plugins: list[str] = [
     "fixtures.options",
     "fixtures.evidence",
     "fixtures.breakage",
-    "fixtures.rig",
+    "fixtures.rig_fixtures",
     "fixtures.plan",
     "fixtures.report",
     "fixtures.redaction",

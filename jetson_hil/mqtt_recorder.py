@@ -29,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -39,7 +39,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from jetson_hil.payloads import decode
 from jetson_hil.profile import MqttUrl, parse_mqtt_url
 
-__all__ = ["ConnectionEvent", "Message", "MqttRecorder", "RecorderError", "WaitTimeout"]
+__all__ = ["ConnectionEvent", "Message", "MqttRecorder", "MqttWindow", "RecorderError", "WaitTimeout"]
 
 DEFAULT_MAX_MESSAGES_PER_TOPIC = 50_000
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -540,3 +540,16 @@ def json_objects(messages: Iterable[Message]) -> list[tuple[Message, Any]]:
         if obj is not None:
             out.append((m, obj))
     return out
+
+
+@dataclass
+class MqttWindow:
+    """One evidence window of MQTT messages, taken once the recorder has recorded `seconds` of them."""
+
+    seconds: float
+    start: float  # time.monotonic()
+    end: float
+    messages: dict[str, list[Message]] = field(default_factory=dict)
+
+    def on(self, topic: str) -> list[Message]:
+        return self.messages.get(topic, [])

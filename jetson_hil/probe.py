@@ -22,7 +22,7 @@ from typing import Any
 
 from jetson_hil.errors import ParseError
 
-__all__ = ["CHECKS", "ParseError", "ProbeError", "ProbeResult", "parse_probe"]
+__all__ = ["CHECKS", "ParseError", "ProbeError", "ProbeResult", "ProbeRun", "parse_probe"]
 
 # The numerical checks the probe runs when CUDA is available; each prints `<name> True|False`.
 CHECKS = ("cuda_matmul_ok", "cuda_fp16_ok", "cudnn_conv_ok")
@@ -258,3 +258,22 @@ def parse_probe(text: str) -> ProbeResult:
         else:
             result.fields[key] = value
     return result
+
+
+@dataclass
+class ProbeRun:
+    """Task 2's probe: check_torch_cuda.py copied into the agent container and run there."""
+
+    container: str
+    ran: bool
+    rc: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    log_tail: str = ""
+    not_run_reason: str = ""
+    seconds: float = 0.0
+    status: str | None = None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + (f"\n--- stderr ---\n{self.stderr}" if self.stderr.strip() else "")

@@ -1,8 +1,8 @@
-"""What the engine's container events say in a failing check's message (fixtures.rig.engine_disturbances)."""
+"""What the engine's container events say in a failing check's message (jetson_hil.engine_events)."""
 
 from __future__ import annotations
 
-from fixtures.rig import engine_disturbances
+from jetson_hil.engine_events import engine_disturbances
 
 T0 = 1_796_582_000.0  # 2026-12-06 18:33:20 UTC
 

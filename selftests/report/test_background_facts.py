@@ -1,4 +1,4 @@
-"""The report's device facts gathered in the background (fixtures/report.py `_device_facts`): which facts a run
+"""The report's device facts gathered in the background (fixtures/report_device.py `device_facts_of`): which facts a run
 keeps, and that matplotlib's preload is harmless (issue 7's suite speed)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fixtures import report
+from fixtures import report_device as report
 from jetson_hil.report import plots
 
 
@@ -34,29 +34,29 @@ def _done(value: object = None, error: BaseException | None = None) -> Future:
 
 
 def test_background_facts_are_kept(gathered_now):
-    rig = SimpleNamespace()
-    assert report._device_facts(rig, _done({"gathered": "early"})) == {"gathered": "early"}
+    rig = SimpleNamespace(device_lost=False)
+    assert report.device_facts_of(rig, _done({"gathered": "early"})) == {"gathered": "early"}
     assert gathered_now == []
 
 
 def test_without_background_facts_they_are_gathered_at_the_end(gathered_now):
-    rig = SimpleNamespace()
-    assert report._device_facts(rig, None) == {"gathered": "at the end"}
+    rig = SimpleNamespace(device_lost=False)
+    assert report.device_facts_of(rig, None) == {"gathered": "at the end"}
     assert gathered_now == [rig]
 
 
 def test_a_device_lost_meanwhile_is_asked_again(gathered_now):
     """collect_device then says what it still can, at once: the facts from before the loss are not shown."""
     rig = SimpleNamespace(device_lost=True)
-    assert report._device_facts(rig, _done({"gathered": "early"})) == {"gathered": "at the end"}
+    assert report.device_facts_of(rig, _done({"gathered": "early"})) == {"gathered": "at the end"}
 
 
 def test_failed_or_cancelled_background_facts_are_gathered_again(gathered_now):
-    rig = SimpleNamespace()
-    assert report._device_facts(rig, _done(error=RuntimeError("boom"))) == {"gathered": "at the end"}
+    rig = SimpleNamespace(device_lost=False)
+    assert report.device_facts_of(rig, _done(error=RuntimeError("boom"))) == {"gathered": "at the end"}
     cancelled: Future = Future()
     cancelled.cancel()
-    assert report._device_facts(rig, cancelled) == {"gathered": "at the end"}
+    assert report.device_facts_of(rig, cancelled) == {"gathered": "at the end"}
     assert len(gathered_now) == 2
 
 

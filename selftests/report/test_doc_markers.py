@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.report import ReportState, attach_doc
+from fixtures.report_device import attach_doc
+from fixtures.report_state import ReportState
 from jetson_hil.report.doc import BEGIN, END, MarkerError, render_section, splice
 
 SUMMARY = {

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 
-from fixtures.report import ReportState, attach_doc, copy_report
+from fixtures.report_device import attach_doc
+from fixtures.report_state import ReportState
 from jetson_hil.report.doc import render_section
+from jetson_hil.report.doc_write import copy_report
 
 SUMMARY = {
     "run": {"id": "r7", "device": "sim1", "verdict": "passed", "headline": "recovered via Plan B: ..."},

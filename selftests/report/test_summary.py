@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 from report_schema import errors
 
-from fixtures.report import sections
 from jetson_hil import diagnosis
 from jetson_hil.report import plots, summary
+from jetson_hil.report.page import sections
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "summary-schema.json").read_text())
@@ -135,11 +135,11 @@ def test_ten_minute_run_page_stays_small():
 
 
 def test_report_dirs_of_the_same_second_do_not_collide(tmp_path):
-    from fixtures.report import _fresh_dir
+    from fixtures.report_state import fresh_dir
 
     first, second = (
-        _fresh_dir(tmp_path / "reports", "20260101T000000Z"),
-        _fresh_dir(tmp_path / "reports", "20260101T000000Z"),
+        fresh_dir(tmp_path / "reports", "20260101T000000Z"),
+        fresh_dir(tmp_path / "reports", "20260101T000000Z"),
     )
     assert first.name == "20260101T000000Z" and second.name == "20260101T000000Z-2"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.rig import PROBE_TIMEOUT_S, TOOLS
+from fixtures.background import PROBE_TIMEOUT_S, TOOLS
 from jetson_hil import host_probe
 from jetson_hil.probe import parse_probe
 

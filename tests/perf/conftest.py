@@ -126,5 +126,5 @@ def perf_measure(
 @pytest.fixture(scope="session")
 def device_clock(rig: Any, host: Any) -> Any:
     """The device clock's offset from ours, from ``date +%s.%N`` round trips through the host (the fastest wins),
-    measured by the rig in the background during the evidence window (fixtures/rig.py, `Rig._clock`)."""
+    measured by the rig in the background during the evidence window (fixtures/background.py, `clock`)."""
     return rig.result("clock", CLOCK_TIMEOUT_S)
