@@ -5,7 +5,8 @@ fixtures.evidence  the evidence store, measure, attach
 fixtures.breakage  labgrid-style breakage: the first test that meets a broken link fails, later ones skip
 fixtures.rig_fixtures  the session's rig (fixtures.rig: links, recorders, background jobs in fixtures.background)
                    and its fixtures: host, device, docker_client, agent_container, mqtt_recorder, telemetry, ...
-fixtures.plan      the runbook path (plan) and the project files the later tasks read
+fixtures.plan      the runbook path (plan), decided from Task 2's evidence
+fixtures.project_files the project files and data the later tasks read on the device
 fixtures.gpu_use   GPU-use evidence: the agent's own processes among the GPU's users
 fixtures.remediate --allow-changes/--keep-changes and `remedy`: runbook steps applied, backed up, restored
 fixtures.lease     the device lease: shared for read-only runs, exclusive for remediation (jetson_hil.lease)
@@ -21,6 +22,7 @@ pytest_plugins: list[str] = [
     "fixtures.breakage",
     "fixtures.rig_fixtures",
     "fixtures.plan",
+    "fixtures.project_files",
     "fixtures.report",
     "fixtures.redaction",
     "fixtures.ci_figures",

@@ -26,7 +26,7 @@ from jetson_hil.lease import pid_alive
 
 from . import dgpu_host, engine, host_torch, images, project, real_gpu, rootfs
 from .faults import FAULTS, apply_faults, fault_images
-from .paths import sim_dir, state_root
+from .paths import sim_dir, state_lock, state_root
 from .shell import SimError, compose, device_exec
 
 DEVICE_PREFIX = "jetson-sim-"
@@ -486,6 +486,19 @@ def status(name: str) -> dict:
         info["services"] = {(row.get("Labels") or {}).get("com.docker.compose.service"): row.get("State")
                             for row in _project_containers(name)}
     return info
+
+
+def ensure_up(name: str, log=print) -> tuple[Path, bool]:
+    """The profile of simulator `name`, started (its saved config, else the defaults) when it is not up; True
+    when this call started it. One process at a time per name (pytest-xdist workers, concurrent runs)."""
+    with state_lock(f"sim-{name}"):
+        state = status(name)
+        was_up = state.get("state") == "up"
+        if was_up and state.get("services"):
+            return Path(state["profile"]), False
+        log("starting (the first start builds images: minutes)")
+        cfg = up(SimConfig.load(name) or SimConfig(name=name), log=log)
+        return cfg.root / "device.toml", not was_up
 
 
 def _project_containers(name: str) -> list[dict]:
