@@ -445,14 +445,15 @@ class MqttRecorder:
             state = "; the recorder was stopped"
         return f"timed out after {timeout:g} s waiting for {what}: {saw}{state}"
 
-    def wait_window(self, seconds: float) -> float:
-        """Makes sure at least `seconds` of evidence have been recorded since `start`; waits only the remainder.
+    def wait_window(self, seconds: float, since: float | None = None) -> float:
+        """Makes sure at least `seconds` of evidence have been recorded since `start` (and since `since`, a
+        time.monotonic() the window must not begin before); waits only the remainder.
 
         Returns the seconds recorded so far. Raises RecorderError when the recorder is not running.
         """
         if self._started_mono is None:
             raise RecorderError(f"{self._where()}: recorder not started")
-        remaining = self._started_mono + seconds - time.monotonic()
+        remaining = max(self._started_mono, since or self._started_mono) + seconds - time.monotonic()
         if remaining > 0 and self._stopped.wait(remaining):
             raise RecorderError(f"{self._where()}: recorder stopped before {seconds:g} s were recorded")
         return time.monotonic() - self._started_mono

@@ -76,6 +76,16 @@ CRASHLOOP_RACES = {
     _T2 + "test_probe_runs_in_the_container": "the container restarts between the status check and the probe's exec",
     IMAGE_PROBE: "the container restarts between the status check and this check's exec",
     STILL_ON_GPU: "a restarting vl_jepa holds a CUDA context for a moment before it exits",
+    **{
+        check: "scene, recreated when the switch to this row cleared the previous row's fault, has seen no "
+        "embedding from a vl_jepa that crashes on start"
+        for check in (_T6 + "test_understanding_carries_an_embeddings_block", _T6 + "test_location_updates_keep_coming")
+    },
+}
+# A scene recreated by the switch to the row has no location yet, and finds none in NaN or absent embeddings
+SCENE_NOT_LOCATED = {
+    _T6 + "test_location_updates_keep_coming": "scene, recreated when the switch to this row cleared the previous "
+    "row's fault, has no location yet and cannot find one without finite embeddings",
 }
 NO_RELEASE = "Task 1 needs the L4T release"
 MIXED = "Mixed JetPack releases break CUDA in containers"
@@ -293,6 +303,7 @@ ROWS: tuple[Row, ...] = (
             _T3 + "test_embedding_is_a_list_of_finite_numbers_of_the_expected_dim": "not finite numbers",
             _T6 + "test_understanding_carries_an_embeddings_block": "guard_state is 'error'",
         },
+        tolerated=SCENE_NOT_LOCATED,
     ),
     Row(
         "constant_embeddings",
@@ -310,6 +321,7 @@ ROWS: tuple[Row, ...] = (
             _T6 + "test_gpu_active": GPU_IDLE,
             STILL_ON_GPU: GPU_UNUSED,
         },
+        tolerated=SCENE_NOT_LOCATED,
     ),
     Row(
         "slow_rate",

@@ -32,8 +32,8 @@ def test_agent_container_is_running(container_only, agent_container):
 def test_agent_container_is_not_restarting(container_only, agent_container, measure):
     state = agent_container.state
     assert not state.get("Restarting"), (
-        f"container {agent_container.name} is restarting (exit code {state.get('ExitCode')}): it crashes on start. "
-        f"Fix: read its log (attached)"
+        f"container {agent_container.name} is restarting (exit code {state.get('ExitCode')}): it crashed and was "
+        f"restarted by Docker, and crashes on start. Fix: read its log (attached)"
     )
     measure(
         "agent.restart_count",
