@@ -453,7 +453,7 @@ class MqttRecorder:
         """
         if self._started_mono is None:
             raise RecorderError(f"{self._where()}: recorder not started")
-        remaining = max(self._started_mono, since or self._started_mono) + seconds - time.monotonic()
+        remaining = max(self._started_mono, self._started_mono if since is None else since) + seconds - time.monotonic()
         if remaining > 0 and self._stopped.wait(remaining):
             raise RecorderError(f"{self._where()}: recorder stopped before {seconds:g} s were recorded")
         return time.monotonic() - self._started_mono

@@ -129,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem):
     """Under pytest-xdist each test (its fixtures' set-up and tear-down included) holds a turn at the engine."""
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
+    if not hasattr(item.config, "workerinput"):  # not an xdist worker (a nested run inherits only the env)
         return (yield)
     with engine_turn(exclusive=item.get_closest_marker("engine_alone") is not None):
         return (yield)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
-from pathlib import Path
 
 PREFIX = "st-"
 
@@ -36,8 +34,10 @@ def engine_turn(exclusive: bool):
     containers, puts the runtime back mid-row (or fails to start on the reconfigured engine). The turnstile
     keeps a waiting exclusive turn from being starved by the other worker's back-to-back shared ones.
     """
-    locks = Path(tempfile.gettempdir()) / f"jetson-hil-selftests-{os.getuid()}"
-    locks.mkdir(exist_ok=True)
+    from jetson_hil.sim.paths import state_root
+
+    locks = state_root() / "locks"  # beside the simulator's own host-wide locks
+    locks.mkdir(parents=True, exist_ok=True)
     with open(locks / "engine.turnstile", "w") as gate, open(locks / "engine.lock", "w") as engine:
         fcntl.flock(gate, fcntl.LOCK_EX)
         try:

@@ -491,7 +491,7 @@ def status(name: str) -> dict:
 def ensure_up(name: str, log=print) -> tuple[Path, bool]:
     """The profile of simulator `name`, started (its saved config, else the defaults) when it is not up; True
     when this call started it. One process at a time per name (pytest-xdist workers, concurrent runs)."""
-    with state_lock(f"sim-{name}"):
+    with state_lock(f"sim-{name}", timeout=3600):  # behind a first start that builds images
         state = status(name)
         was_up = state.get("state") == "up"
         if was_up and state.get("services"):

@@ -274,7 +274,11 @@ def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
     assert row.fault in FAULTS, f"the matrix has a row for {row.fault!r}, which the simulator does not know"
     sim = _sim(request, row.scenario)
     set_s = sim.only(row.fault)  # the fault of the previous row is cleared by the same step
-    run = run_suite(sim, tmp_path, row.window, row.profile, row)
+    try:
+        run = run_suite(sim, tmp_path, row.window, row.profile, row)
+    finally:
+        if _engine_row(fault):  # the engine goes back while this row still has it alone (engine_alone)
+            sim.only(None)
     failed = run.of("failed")
     times = run.verdict_times()
     verdicts = {t: round(times[t], 2) for t in failed}

@@ -241,7 +241,7 @@ def test_faulty_device_report_shows_failure_evidence(faulty_run):
     page = (out / "report.html").read_text()
     assert 'id="jetson-hil-failures"' in page
     first = page.find("jetson-hil-failure")
-    for evidence in ("log tail", "last vision/embeddings payload", "check_torch_cuda.py output"):
+    for evidence in ("log (last ", "last vision/embeddings payload", "check_torch_cuda.py output"):
         assert first < page.find(evidence, first), f"{evidence!r} not shown under the failure"
 
 

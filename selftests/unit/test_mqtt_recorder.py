@@ -208,6 +208,17 @@ def test_wait_window_waits_only_the_remainder(broker: Broker) -> None:
         MqttRecorder(broker.url, TOPICS).wait_window(1)
 
 
+def test_wait_window_begins_no_earlier_than_since(broker: Broker) -> None:
+    """A window that must not begin before `since` (telemetry's first sample) ends `seconds` after it."""
+    rec = MqttRecorder(broker.url, TOPICS).start(timeout=5)
+    try:
+        since = time.monotonic() + 0.4
+        rec.wait_window(0.3, since=since)
+        assert time.monotonic() >= since + 0.3
+    finally:
+        rec.stop()
+
+
 def test_unreachable_broker_fails_within_the_timeout() -> None:
     port = free_port()
     rec = MqttRecorder(f"mqtt://127.0.0.1:{port}", TOPICS)
