@@ -14,8 +14,8 @@ DPI = 80
 
 
 def preload() -> None:
-    """Imports matplotlib (Agg) and pyplot ahead of the first plot, e.g. in a background thread while the run
-    waits on its evidence (a quarter of a second on a small machine); without matplotlib it does nothing."""
+    """Imports matplotlib (Agg) and pyplot ahead of the first plot (the report does it at session start, before
+    any thread of the run: fixtures/report_device.py); without matplotlib it does nothing."""
     with contextlib.suppress(ImportError):
         import matplotlib
 
