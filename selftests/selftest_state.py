@@ -36,9 +36,9 @@ def engine_turn(exclusive: bool):
     """
     from jetson_hil.sim.paths import state_root
 
-    locks = state_root() / "locks"  # beside the simulator's own host-wide locks
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / "engine.turnstile", "w") as gate, open(locks / "engine.lock", "w") as engine:
+    locks = state_root() / "locks"  # beside the simulator's own host-wide locks, never one of them: a turn held
+    locks.mkdir(parents=True, exist_ok=True)  # on the engine's start lock would deadlock the test that starts it
+    with open(locks / "engine-turn.gate", "w") as gate, open(locks / "engine-turn.lock", "w") as engine:
         fcntl.flock(gate, fcntl.LOCK_EX)
         try:
             fcntl.flock(engine, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
