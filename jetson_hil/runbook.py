@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 __all__ = [
     "BACKENDS",
-    "DECIDING_TEST",
+    "DECIDED_BY",
     "END_STATES",
     "REQUIRED_PATHS",
     "EndState",
@@ -68,7 +68,8 @@ PATHS = {
     UNDECIDED: "undecided: the evidence does not select a runbook path",
 }
 BACKENDS = ("pytorch", "tensorrt")
-DECIDING_TEST = "tests/container/test_task2_container_cuda.py::test_runbook_path_decided"
+# who decided, in a skip reason: the pytest layer names its deciding check (marked `decides_path`) instead
+DECIDED_BY = "Task 2's check_torch_cuda.py in the agent container"
 _NEXT_TASK = {PLAN_A_SUCCESS: 3, PLAN_A_FAILURE: 4, PLAN_B: 5}
 _TITLES = {PLAN_A_SUCCESS: "Plan A success path", PLAN_A_FAILURE: "Plan A failure path", PLAN_B: "Plan B path"}
 # [expect] path in the device profile: the path a team requires ("any": the runbook's own rule, either plan)
@@ -113,7 +114,7 @@ class Plan:
     reason: str
     backend: str
     evidence: ContainerCuda
-    decided_by: str = DECIDING_TEST
+    decided_by: str = DECIDED_BY
     notes: tuple[str, ...] = field(default=())
     required: str = "any"
 
@@ -177,7 +178,7 @@ class Plan:
 
 
 def decide(
-    evidence: ContainerCuda, backend: str | None, decided_by: str = DECIDING_TEST, required: str = "any"
+    evidence: ContainerCuda, backend: str | None, decided_by: str = DECIDED_BY, required: str = "any"
 ) -> Plan:
     """The runbook path for Task 2's `evidence` and the env file's ``VL_JEPA_BACKEND`` (`backend`).
 

@@ -1,12 +1,12 @@
 """Every acceptance check can fail, and says why: the fault matrix proven against live simulators.
 
-For each row of `jetson_hil.sim.faultmatrix` the acceptance suite runs in a subprocess (`pytest -m jetson`, as a
-user runs it) against a simulator with that one fault set live, and must show exactly the row's failing
-checks, each message containing the row's diagnosis text, every other check passing or skipping with a
-reason, no errors, and a verdict before the hang guard (`RUN_TIMEOUT_S`; how fast is `bench/fault_matrix.py`'s
-question, not a selftest's). One simulator per scenario is shared by the whole module (`st-meta`: PyTorch;
-`st-metab`: TensorRT; `st-metad`: the discrete-GPU host, `sim up --kind dgpu`), started
-when first needed and stopped after unless it was up before; faults are toggled with
+For each row of `faultmatrix.py` beside this file (its rows, joined with the checks' `proven_by` markers) the
+acceptance suite runs in a subprocess (`pytest -m jetson`, as a user runs it) against a simulator with that one
+fault set live, and must show exactly the row's failing checks, each message containing the row's diagnosis text,
+every other check passing or skipping with a reason, no errors, and a verdict before the hang guard
+(`RUN_TIMEOUT_S`; how fast is `bench/fault_matrix.py`'s question, not a selftest's). One simulator per scenario is
+shared by the whole module (`st-meta`: PyTorch; `st-metab`: TensorRT; `st-metad`: the discrete-GPU host,
+`sim up --kind dgpu`), started when first needed and stopped after unless it was up before; faults are toggled with
 `simulator.set_faults` (one rebuild/recreate both clears the previous row's fault and sets the next), which
 returns once the agents publish again (at once for faults that stop them by design).
 
@@ -18,18 +18,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import faultmatrix
 import pytest
+from faultmatrix import ACCEPTANCE_PATHS, PLAN_A, PLAN_B, PLAN_DGPU, ROW_KEYS, ROWS, SCENARIOS, WINDOW_S
 from selftest_state import sim_name
 
 from jetson_hil import suite_run
-from jetson_hil.sim import faultmatrix
-from jetson_hil.sim.faultmatrix import ACCEPTANCE_PATHS, MATRIX, PLAN_A, PLAN_B, PLAN_DGPU, ROWS, SCENARIOS, WINDOW_S
 from jetson_hil.sim.faults import FAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,50 +170,54 @@ def _common_problems(run: SuiteRun) -> list[str]:
 
 def test_generated_docs_are_up_to_date():
     stale = [str(p.relative_to(ROOT)) for p in faultmatrix.stale_docs()]
-    assert not stale, f"{', '.join(stale)} out of date: run `python -m jetson_hil.sim.faultmatrix --write-docs`"
+    assert not stale, f"{', '.join(stale)} out of date: run `python selftests/meta/faultmatrix.py --write-docs`"
 
 
-def _collect(marker: str) -> set[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-m", marker, "-p", "no:randomly", "--collect-only", "-q", *ACCEPTANCE_PATHS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_the_checks_markers_name_rows_of_the_matrix():
+    """A `proven_by` / `may_fail_under` marker names rows that exist, with its text, each row once per check."""
+    bad = faultmatrix.problems(faultmatrix.checks())
+    assert not bad, "fault-matrix markers on the acceptance checks:\n  " + "\n  ".join(bad)
+
+
+def test_a_marker_naming_no_row_or_no_text_is_reported():
+    check = faultmatrix.Check(
+        "tests/x.py::test_y",
+        frozenset({"jetson", "proven_by"}),
+        (
+            {"marker": "proven_by", "rows": ["config_cpu", "no_such_row"], "says": "a diagnosis"},
+            {"marker": "may_fail_under", "rows": ["fp16_off"]},
+            {"marker": "proven_by", "rows": ["config_cpu"], "says": "again"},
+        ),
     )
-    ids = {line.strip() for line in proc.stdout.splitlines() if "::" in line}
-    assert ids, f"`pytest -m {marker} --collect-only` collected nothing:\n{proc.stdout}{proc.stderr}"
-    return ids
+    found = faultmatrix.problems((check,))
+    assert len(found) == 3, found
+    assert "'no_such_row', which is no row of the matrix" in found[0]
+    assert "needs rows and a text" in found[1]
+    assert "declared twice under 'config_cpu'" in found[2]
 
 
 def test_every_check_is_failed_by_some_fault():
     """Coverage rule: a check that no fault can fail is a defect (Task 3 under plan_a, Task 5 under plan_b, the
     dGPU-only checks under plan_dgpu; every other check, the Jetson-only ones that skip on a dGPU host included,
     under a Jetson scenario)."""
-    everything = _collect("jetson")
-    only_a = _collect("jetson and plan_a")
-    only_b = _collect("jetson and plan_b")
-    cov_any, cov_a, cov_b = faultmatrix.covered(), faultmatrix.covered(PLAN_A), faultmatrix.covered(PLAN_B)
-    cov_dgpu = faultmatrix.covered(PLAN_DGPU)
+    everything = faultmatrix.checks()
+    assert everything, f"`pytest -m jetson --collect-only {' '.join(ACCEPTANCE_PATHS)}` collected nothing"
+    cov_a, cov_b, cov_dgpu = (faultmatrix.covered(s) for s in (PLAN_A, PLAN_B, PLAN_DGPU))
     uncovered = []
-    for test_id in sorted(everything):
-        if faultmatrix.dgpu_only(test_id):
-            ok = test_id in cov_dgpu
-        elif test_id in only_a:
-            ok = test_id in cov_a
-        elif test_id in only_b:
-            ok = test_id in cov_b
+    for check in everything:
+        if check.dgpu_only:
+            ok = check.test_id in cov_dgpu
+        elif "plan_a" in check.markers:
+            ok = check.test_id in cov_a
+        elif "plan_b" in check.markers:
+            ok = check.test_id in cov_b
         else:
-            ok = test_id in cov_a or test_id in cov_b
+            ok = check.test_id in cov_a or check.test_id in cov_b
         if not ok:
-            uncovered.append(test_id)
-    unknown = sorted(set(cov_any) - everything)
-    assert not unknown, "the matrix expects failures of tests that are not collected (renamed?):\n  " + "\n  ".join(
-        unknown
-    )
+            uncovered.append(check.test_id)
     assert not uncovered, (
-        f"{len(uncovered)} of {len(everything)} acceptance checks are failed by no fault "
-        "(a check that cannot fail is a defect):\n  " + "\n  ".join(uncovered)
+        f"{len(uncovered)} of {len(everything)} acceptance checks are failed by no fault (a check that cannot fail "
+        "is a defect; mark it `@pytest.mark.proven_by(row, says=...)`):\n  " + "\n  ".join(uncovered)
     )
 
 
@@ -256,7 +258,7 @@ def test_healthy_runs_have_no_failures(request, tmp_path, scenario):
 
 def _engine_row(key: str) -> bool:
     """A row whose fault reconfigures the Docker engine itself, which the other simulators on the machine share."""
-    fault = MATRIX[key].fault if key in MATRIX else key
+    fault = ROW_KEYS[key].fault if key in ROW_KEYS else key
     return fault in FAULTS and FAULTS[fault].kind == "engine"
 
 
@@ -269,8 +271,11 @@ _ORDER += sorted(set(FAULTS) - set(_ORDER))
     "fault", [pytest.param(f, marks=pytest.mark.engine_alone) if _engine_row(f) else f for f in _ORDER]
 )
 def test_fault_fails_exactly_its_checks(request, tmp_path, fault):
-    assert fault in MATRIX, f"fault {fault!r} has no row in jetson_hil/sim/faultmatrix.py: add its expected failures"
-    row = MATRIX[fault]
+    assert fault in ROW_KEYS, (
+        f"fault {fault!r} has no row in selftests/meta/faultmatrix.py: add one, and `proven_by` markers on the checks "
+        "it fails"
+    )
+    row = faultmatrix.matrix()[fault]
     assert row.fault in FAULTS, f"the matrix has a row for {row.fault!r}, which the simulator does not know"
     sim = _sim(request, row.scenario)
     set_s = sim.only(row.fault)  # the fault of the previous row is cleared by the same step

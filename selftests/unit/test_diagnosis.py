@@ -231,7 +231,7 @@ def test_arbitrary_text_never_raises(text):
     assert len({d.id for d in found}) == len(found)
 
 
-# The fault matrix's real error texts (jetson_hil.sim.faultmatrix.ERROR_TEXT): each keeps the diagnosis its row
+# The simulator faults' real error texts (jetson_hil.sim.fault_docs.ERROR_TEXT): each keeps the diagnosis its row
 # shows; texts no signature explains are listed so a new one is a conscious addition.
 FAULT_TEXT_DIAGNOSIS = {
     "no_nvidia_runtime": "nvmap_missing",
@@ -250,7 +250,7 @@ FAULT_TEXT_DIAGNOSIS = {
 
 
 def test_fault_matrix_error_texts_keep_their_diagnosis():
-    from jetson_hil.sim.faultmatrix import ERROR_TEXT
+    from jetson_hil.sim.fault_docs import ERROR_TEXT
 
     got = {fault: [d.id for d in diagnose(text)] for fault, text in ERROR_TEXT.items()}
     for fault, expected in FAULT_TEXT_DIAGNOSIS.items():

@@ -36,7 +36,7 @@ def test_cuda_fails_leads_to_task4_and_task3_skips_with_the_evidence(evidence):
     reason = plan.skip_reason(3)
     assert reason is not None
     assert "Plan A failure path" in reason
-    assert runbook.DECIDING_TEST in reason
+    assert runbook.DECIDED_BY in reason
     assert evidence.summary() in reason
     assert plan.skip_reason(4) is None
 
@@ -87,7 +87,7 @@ def test_plan_is_json_safe_for_the_report():
     data = json.loads(json.dumps(decide(BROKEN, "pytorch").as_dict()))
     assert data["path"] == "plan_a_failure"
     assert data["evidence"]["failures"][0] == "cuda_available False"
-    assert data["decided_by"] == runbook.DECIDING_TEST
+    assert data["decided_by"] == runbook.DECIDED_BY
 
 
 def test_summary_shortens_long_failure_lists():

@@ -25,10 +25,20 @@ TEGRA_NODES = ("nvmap", "nvhost-gpu", "nvhost-ctrl-gpu", "nvgpu")
 DGPU_NODES = ("nvidiactl", "nvidia0")
 
 
+@pytest.mark.proven_by("agent_stopped", says="is exited, not running")
+@pytest.mark.proven_by("container_crashloop", says="VL_JEPA_INPUT_SIZE", one_of=True)
+@pytest.mark.proven_by("libcudnn_missing", says="libcudnn.so.9", one_of=True)
+@pytest.mark.proven_by("unknown_backend", says="invalid VL_JEPA_BACKEND", one_of=True)
 def test_agent_container_is_running(container_only, agent_container):
     agent_container.require_running()
 
 
+@pytest.mark.proven_by("agent_restarted", says="crashed and was restarted by Docker")
+@pytest.mark.proven_by(
+    "libcudnn_missing", "container_crashloop", "unknown_backend",
+    says="crashed and was restarted by Docker",
+    one_of=True,
+)
 def test_agent_container_is_not_restarting(container_only, agent_container, measure):
     state = agent_container.state
     assert not state.get("Restarting"), (
@@ -46,6 +56,7 @@ def test_agent_container_is_not_restarting(container_only, agent_container, meas
     )
 
 
+@pytest.mark.proven_by("no_nvidia_runtime", "default_runtime_runc", says="runtime 'runc'")
 def test_agent_uses_the_nvidia_runtime(container_only, agent_container, docker_client, profile):
     runtime = agent_container.runtime
     default = docker_client.info().get("DefaultRuntime")
@@ -61,6 +72,9 @@ def test_agent_uses_the_nvidia_runtime(container_only, agent_container, docker_c
     )
 
 
+@pytest.mark.proven_by("no_nvidia_runtime", "default_runtime_runc", says="has no /dev/nvmap")
+@pytest.mark.proven_by("container_crashloop", "unknown_backend", says="is restarting, not running", one_of=True)
+@pytest.mark.proven_by("libcudnn_missing", says="cuDNN is missing from the image", one_of=True)
 def test_agent_sees_the_gpu_device_nodes(container_only, agent_container, profile):
     out = agent_container.exec(["ls", "-1", "/dev"], timeout_s=20)
     assert out.ok, f"`ls /dev` failed in {agent_container.name} (exit {out.rc}): {out.stderr.strip()}"
@@ -75,6 +89,11 @@ def test_agent_sees_the_gpu_device_nodes(container_only, agent_container, profil
     )
 
 
+@pytest.mark.proven_by("cuda_init_crash", says="killed by SIGSEGV")
+@pytest.mark.may_fail_under(
+    "libcudnn_missing", "container_crashloop", "unknown_backend",
+    why="the container restarts between the status check and the probe's exec",
+)
 def test_probe_runs_in_the_container(container_probe, diagnose, attach):
     attach("check_torch_cuda.py output", container_probe.output)
     assert container_probe.rc not in (124, 137), diagnose(
@@ -117,6 +136,14 @@ def _crashed(container_probe, torch_probe) -> str:
     )
 
 
+@pytest.mark.proven_by("cuda_driver_insufficient", says="newer than the host's L4T driver supports")
+@pytest.mark.proven_by(
+    "default_runtime_runc", "dgpu_driver_not_loaded", "dgpu_driver_library_mismatch", "dgpu_driver_too_old",
+    says="torch.cuda.is_available() is False",
+)
+@pytest.mark.proven_by("l4t_mismatch", says="L4T major release differs from the host's")
+@pytest.mark.proven_by("no_nvidia_runtime", says="Tegra GPU device nodes are not in the container")
+@pytest.mark.proven_by("requirements_override_torch", "cpu_only_torch", says="torch is a CPU-only wheel")
 def test_cuda_is_available(container_probe, torch_probe, diagnose):
     assert torch_probe.torch_version is not None, diagnose(
         f"torch cannot be imported in {container_probe.container}: {'; '.join(torch_probe.errors) or 'no torch'}. "
@@ -130,6 +157,7 @@ def test_cuda_is_available(container_probe, torch_probe, diagnose):
     )
 
 
+@pytest.mark.proven_by("requirements_override_torch", "cpu_only_torch", says="torch.version.cuda is None")
 def test_torch_reports_its_cuda_version(container_probe, torch_probe, diagnose):
     assert torch_probe.cuda_version is not None, diagnose(
         f"torch.version.cuda is None in {container_probe.container}: torch {torch_probe.torch_version} is a "
@@ -139,6 +167,7 @@ def test_torch_reports_its_cuda_version(container_probe, torch_probe, diagnose):
     )
 
 
+@pytest.mark.proven_by("requirements_override_torch", "cpu_only_torch", says="no cuDNN for torch")
 def test_cudnn_is_available(container_probe, torch_probe, diagnose):
     assert torch_probe.cudnn is not None, diagnose(
         f"torch.backends.cudnn.version() is {torch_probe.fields.get('cudnn')!r} in {container_probe.container}: "
@@ -147,6 +176,8 @@ def test_cudnn_is_available(container_probe, torch_probe, diagnose):
     )
 
 
+@pytest.mark.proven_by("cuda_init_crash", says="the probe ended before this step")
+@pytest.mark.proven_by("no_kernel_image", says="no kernel image")
 def test_gpu_device_is_named(container_probe, torch_probe, diagnose):
     if torch_probe.cuda_available is not True:
         pytest.skip("CUDA is not available (test_cuda_is_available reports it)")
@@ -162,6 +193,9 @@ def test_gpu_device_is_named(container_probe, torch_probe, diagnose):
     )
 
 
+@pytest.mark.proven_by("no_kernel_image", says="no kernel image is available")
+@pytest.mark.proven_by("cublas_alloc_failed", "plan_a_required", says="CUBLAS_STATUS_ALLOC_FAILED")
+@pytest.mark.proven_by("cuda_init_crash", says="the probe ended before this step")
 @pytest.mark.parametrize(
     ("check", "what"),
     [
@@ -194,12 +228,18 @@ def test_gpu_computes_correctly(container_probe, torch_probe, diagnose, check, w
     )
 
 
+@pytest.mark.proven_by("unknown_backend", says="neither 'pytorch' (Plan A) nor 'tensorrt'")
+@pytest.mark.decides_path
 def test_runbook_path_decided(plan, evidence):
     """Task 2's decision: Plan A success (Task 3), Plan A failure (Task 4) or Plan B (Task 5)."""
     evidence.data["plan"] = plan.as_dict()
     assert plan.path != runbook.UNDECIDED, f"no runbook path: {plan.reason}"
 
 
+@pytest.mark.proven_by(
+    "plan_a_required",
+    says="requires Plan A ([expect] path = \"plan_a\"), but the device is on Plan B",
+)
 def test_runbook_path_is_the_required_one(plan):
     """The profile's ``[expect] path``: a team that requires one plan fails a device on the other, in one line
     that names the path the device is on and why (docs/runbook-outcomes.md)."""
@@ -208,6 +248,11 @@ def test_runbook_path_is_the_required_one(plan):
 
 
 
+@pytest.mark.proven_by("runbook_probe_missing", says="has no /app/tools/jetson/check_torch_cuda.py")
+@pytest.mark.may_fail_under(
+    "libcudnn_missing", "container_crashloop", "unknown_backend",
+    why="the container restarts between the status check and this check's exec",
+)
 def test_image_carries_the_runbooks_probe(image_probe, agent_container):
     """Task 2 step 1 runs the project's own copy (`python3 /app/tools/jetson/check_torch_cuda.py`): the image
     carries it, and it agrees with the suite's probe (the same file, or the same CUDA verdict when run)."""

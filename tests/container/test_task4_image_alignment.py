@@ -56,6 +56,8 @@ def _l4t_host_only(profile) -> None:
                     "test_dgpu_driver_supports_the_container_cuda judges the image's CUDA against the driver")
 
 
+@pytest.mark.proven_by("l4t_mismatch", says="an R36 host needs an R36 container")
+@pytest.mark.proven_by("tegra_release_missing", says="the host's L4T release is needed")
 def test_dockerfile_base_image_targets_the_host_l4t(container_only, dockerfile, device, profile, evidence):
     _l4t_host_only(profile)
     release = _host_release(device)
@@ -73,6 +75,8 @@ def test_dockerfile_base_image_targets_the_host_l4t(container_only, dockerfile, 
     )
 
 
+@pytest.mark.proven_by("l4t_mismatch", says="built for L4T 35.2.1")
+@pytest.mark.proven_by("tegra_release_missing", says="the host's L4T release is needed")
 def test_running_image_targets_the_host_l4t(container_only, agent_container, docker_client, device, evidence,
                                            profile):
     _l4t_host_only(profile)
@@ -96,6 +100,7 @@ def test_running_image_targets_the_host_l4t(container_only, agent_container, doc
     )
 
 
+@pytest.mark.proven_by("requirements_override_torch", "cpu_only_torch", says="is a CPU-only build")
 def test_torch_is_a_cuda_build(container_probe, torch_probe, profile):
     assert torch_probe.torch_version is not None, (
         f"torch cannot be imported in {container_probe.container}: {'; '.join(torch_probe.errors)}. Fix: base the "
@@ -112,6 +117,9 @@ def _major_minor(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
 
 
+@pytest.mark.proven_by("cuda_driver_insufficient", says="error 35")
+@pytest.mark.proven_by("cuda_toolkit_mismatch", says="cannot run on the host's CUDA 11 driver")
+@pytest.mark.proven_by("l4t_mismatch", says="a CUDA 11 build cannot run on the host's CUDA 12 driver")
 def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device, profile):
     """On Jetson the container's CUDA runtime talks to the host's driver: torch must be built for the host's
     CUDA major, and not for a newer CUDA than the host's (a cu128 wheel on JetPack 6's CUDA 12.6 driver
@@ -142,6 +150,7 @@ def test_torch_cuda_matches_the_host_cuda(container_probe, torch_probe, device, 
     )
 
 
+@pytest.mark.proven_by("requirements_override_torch", "no_kernel_image", says="installs torch from PyPI")
 def test_requirements_keep_the_jetson_torch(container_only, requirements, profile):
     lines = [r for r in runbook.torch_requirements(requirements) if not r.jetson_source]
     assert not lines, (

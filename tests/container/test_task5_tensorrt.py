@@ -42,6 +42,7 @@ def _loaded(engine_inspection):
         pytest.skip(f"the engine did not load (test_engine_loads reports it): {'; '.join(engine_inspection.errors)}")
 
 
+@pytest.mark.proven_by("engine_path_unset", says="VL_JEPA_ENGINE_PATH is None")
 def test_engine_path_is_configured(env_file, profile):
     value = env_file.get("VL_JEPA_ENGINE_PATH")
     assert value == profile.plan_b.engine_path, (
@@ -51,6 +52,7 @@ def test_engine_path_is_configured(env_file, profile):
     )
 
 
+@pytest.mark.proven_by("missing_engine", says="the engine was never built")
 def test_engine_file_present_in_the_container(engine_path, container_only, agent_container):
     out = agent_container.exec(["sh", "-c", f"test -s '{engine_path}' && wc -c < '{engine_path}'"], timeout_s=20)
     assert out.ok, (
@@ -60,6 +62,7 @@ def test_engine_file_present_in_the_container(engine_path, container_only, agent
     )
 
 
+@pytest.mark.proven_by("missing_engine", says="rebuild it on this device with trtexec")
 def test_engine_loads(engine_inspection, agent_container):
     assert engine_inspection.loaded and engine_inspection.rc == 0, (
         f"the engine {engine_inspection.path} does not load in {agent_container.name} (exit {engine_inspection.rc}): "
@@ -68,6 +71,7 @@ def test_engine_loads(engine_inspection, agent_container):
     )
 
 
+@pytest.mark.proven_by("engine_input_mismatch", says="VL_JEPA_INPUT_SIZE=256")
 def test_engine_input_size_matches_the_env(engine_inspection, env_file, profile):
     _loaded(engine_inspection)
     want = _int(env_file, "VL_JEPA_INPUT_SIZE", profile)
@@ -80,6 +84,7 @@ def test_engine_input_size_matches_the_env(engine_inspection, env_file, profile)
     )
 
 
+@pytest.mark.proven_by("guard_dim_stale", says="the guard rejects or misclassifies every embedding")
 def test_engine_output_dim_matches_the_guard(engine_inspection, env_file, profile):
     _loaded(engine_inspection)
     guard_dim = _int(env_file, "EMBEDDING_GUARD_DIM", profile)
@@ -91,6 +96,7 @@ def test_engine_output_dim_matches_the_guard(engine_inspection, env_file, profil
     )
 
 
+@pytest.mark.proven_by("engine_input_mismatch", says="vl_jepa is not publishing")
 def test_engine_output_dim_matches_live_embeddings(engine_inspection, mqtt_window, profile):
     _loaded(engine_inspection)
     dim = engine_inspection.number("output_dim")
@@ -108,6 +114,7 @@ def test_engine_output_dim_matches_live_embeddings(engine_inspection, mqtt_windo
     )
 
 
+@pytest.mark.proven_by("stale_centroids", says="they were collected with the old encoder")
 def test_centroids_exist_at_the_engine_dim(centroids, engine_inspection, profile):
     _loaded(engine_inspection)
     dim = engine_inspection.number("output_dim")
@@ -122,6 +129,7 @@ def test_centroids_exist_at_the_engine_dim(centroids, engine_inspection, profile
     )
 
 
+@pytest.mark.proven_by("few_centroid_samples", says="collect_game, then collect_non")
 def test_centroids_have_enough_samples(centroids, profile, measure):
     if not centroids.classes:
         pytest.skip("no centroid classes (test_centroids_exist_at_the_engine_dim reports it)")
@@ -136,6 +144,7 @@ def test_centroids_have_enough_samples(centroids, profile, measure):
     )
 
 
+@pytest.mark.proven_by("identical_centroids", says="two classes have the same centroid")
 def test_centroids_are_distinct(centroids, profile, measure):
     vectors = {name: c.get("centroid") or c.get("vector") or [] for name, c in centroids.classes.items()}
     vectors = {k: v for k, v in vectors.items() if v}

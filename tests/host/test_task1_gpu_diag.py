@@ -36,6 +36,26 @@ DRIVER_FIX = (
     "install or repair the NVIDIA driver for this kernel (the distribution's nvidia-driver package or NVIDIA's "
     "installer), then reboot"
 )
+MIXED = "Mixed JetPack releases break CUDA in containers"
+# What proves the checks (the live fault matrix, selftests/meta): without the release file every check that needs
+# the release fails; each mixed-release fault meets its own package groups.
+NO_RELEASE = pytest.mark.proven_by("tegra_release_missing", says="Task 1 needs the L4T release")
+MIXED_UNDER = {
+    "nvidia-jetpack": ("l4t_partial_upgrade",),
+    "cuda": ("mixed_jetpack_packages",),
+    "cudnn": ("mixed_jetpack_packages",),
+    "tensorrt": ("l4t_partial_upgrade", "mixed_jetpack_packages"),
+}
+# the dGPU checks that read nvidia-smi, and what they say when the driver fails (nvidia-smi's own texts)
+NO_DRIVER = pytest.mark.proven_by("dgpu_driver_not_loaded", says="couldn't communicate with the NVIDIA driver")
+DRIVER_MISMATCH = pytest.mark.proven_by("dgpu_driver_library_mismatch", says="Driver/library version mismatch")
+
+
+def _removed(group: str) -> pytest.MarkDecorator:
+    """The fault that removes a package group, and what the group's check then says."""
+    if group == "nvidia-jetpack":
+        return pytest.mark.proven_by("jetpack_package_missing", says="sudo apt install nvidia-jetpack")
+    return pytest.mark.proven_by("compute_packages_missing", says=f"no {group} package is installed")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +100,7 @@ def _release(device) -> l4t.L4TRelease:
 
 
 @pytest.mark.l4t_only
+@NO_RELEASE
 def test_host_is_tegra_with_a_parsed_release(device, evidence):
     release = _release(device)
     evidence.data["release"] = {"l4t": str(release), "board": release.board, "date": release.date}
@@ -87,6 +108,8 @@ def test_host_is_tegra_with_a_parsed_release(device, evidence):
 
 
 @pytest.mark.l4t_only
+@NO_RELEASE
+@pytest.mark.proven_by("unknown_l4t_release", says="is not in the JetPack table")
 def test_jetpack_known_for_the_release(device, evidence):
     release = _release(device)
     jetpack = device.jetpack
@@ -99,6 +122,8 @@ def test_jetpack_known_for_the_release(device, evidence):
 
 
 @pytest.mark.l4t_only
+@pytest.mark.proven_by("l4t_partial_upgrade", "unknown_l4t_release", says="a partial upgrade")
+@NO_RELEASE
 def test_l4t_core_package_matches_the_release_file(device):
     release = _release(device)
     core = device.l4t_core_version
@@ -111,6 +136,9 @@ def test_l4t_core_package_matches_the_release_file(device):
 
 
 @pytest.mark.l4t_only
+@pytest.mark.proven_by("compute_packages_missing", says="no CUDA toolkit version on the device")
+@pytest.mark.proven_by("cuda_toolkit_mismatch", says="point /usr/local/cuda at the JetPack toolkit")
+@NO_RELEASE
 def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
     release = _release(device)
     stack = device.stack
@@ -131,7 +159,7 @@ def test_cuda_toolkit_consistent_with_jetpack(device, evidence):
 
 
 @pytest.mark.l4t_only
-@pytest.mark.parametrize("group", GROUPS)
+@pytest.mark.parametrize("group", [pytest.param(g, marks=_removed(g)) for g in GROUPS])
 def test_jetpack_packages_present(device, group):
     packages = device.package_group(group)
     assert packages, (
@@ -140,7 +168,10 @@ def test_jetpack_packages_present(device, group):
 
 
 @pytest.mark.l4t_only
-@pytest.mark.parametrize("group", GROUPS)
+@NO_RELEASE
+@pytest.mark.parametrize(
+    "group", [pytest.param(g, marks=pytest.mark.proven_by(*MIXED_UNDER[g], says=MIXED)) for g in GROUPS]
+)
 def test_jetpack_package_versions_consistent(device, group):
     release = _release(device)
     stack = device.stack
@@ -167,11 +198,13 @@ def test_jetpack_package_versions_consistent(device, group):
         f"{group} packages do not match JetPack {jetpack or '?'} (L4T {release}), which ships {group} "
         f"{expected}: "
         + ", ".join(f"{n} {v}" for n, v in sorted(wrong.items()))
-        + f". Mixed JetPack releases break CUDA in containers. Fix: {REINSTALL}"
+        + f". {MIXED}. Fix: {REINSTALL}"
     )
 
 
 @pytest.mark.l4t_only
+@pytest.mark.proven_by("tegrastats_missing", "custom_carrier_minimal_image", says="install nvidia-l4t-tools")
+@pytest.mark.proven_by("tegrastats_needs_root", says="a sudoers NOPASSWD rule")
 def test_tegrastats_runs(telemetry, evidence):
     try:
         telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
@@ -189,6 +222,8 @@ def test_tegrastats_runs(telemetry, evidence):
 
 
 @pytest.mark.l4t_only
+@pytest.mark.proven_by("tegrastats_missing", "custom_carrier_minimal_image", says="tegrastats not found on the device")
+@pytest.mark.proven_by("tegrastats_needs_root", says="sudo: a password is required")
 def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
     try:
         samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)
@@ -212,6 +247,7 @@ def test_tegrastats_lines_parse_with_a_gpu_load(telemetry, measure):
 
 
 @pytest.mark.l4t_only
+@pytest.mark.proven_by("custom_carrier_minimal_image", says="tegrastats gave no sample to identify it by")
 def test_module_identified(device, telemetry, evidence):
     model = device.model
     module = device.module
@@ -243,6 +279,7 @@ def test_module_identified(device, telemetry, evidence):
     evidence.data["module_source"] = how
 
 
+@pytest.mark.proven_by("nvidia_runtime_unregistered", says="containers get no GPU")
 def test_docker_knows_the_nvidia_runtime(container_only, docker_client, evidence):
     info = docker_client.info()
     runtimes = sorted((info.get("Runtimes") or {}).keys())
@@ -254,6 +291,7 @@ def test_docker_knows_the_nvidia_runtime(container_only, docker_client, evidence
     )
 
 
+@pytest.mark.proven_by("default_runtime_runc", says="the agent runs without the GPU")
 def test_nvidia_runtime_is_default_or_used_by_the_agent(container_only, docker_client, agent_container):
     default = docker_client.info().get("DefaultRuntime")
     used = agent_container.runtime
@@ -264,6 +302,7 @@ def test_nvidia_runtime_is_default_or_used_by_the_agent(container_only, docker_c
     )
 
 
+@pytest.mark.proven_by("no_bash", says="the device has no bash")
 def test_gpu_diag_script_runs(gpu_diag, attach):
     attach("gpu_diag.sh output", gpu_diag.stdout + gpu_diag.stderr)
     assert gpu_diag.rc != 127, (
@@ -280,6 +319,8 @@ def test_gpu_diag_script_runs(gpu_diag, attach):
 
 
 @pytest.mark.l4t_only
+@pytest.mark.proven_by("no_bash", says="could not read /etc/nv_tegra_release")
+@pytest.mark.proven_by("tegra_release_missing", says="the device has no /etc/nv_tegra_release")
 def test_gpu_diag_reports_this_device(gpu_diag, device):
     release_line = (device.release_text or "").strip().splitlines()[:1]
     assert release_line, "the device has no /etc/nv_tegra_release (see test_host_is_tegra_with_a_parsed_release)"
@@ -321,6 +362,8 @@ def _header(dgpu_host: dgpu.DgpuHost) -> dgpu.SmiHeader:
 
 
 @pytest.mark.dgpu_only
+@DRIVER_MISMATCH
+@NO_DRIVER
 def test_dgpu_nvidia_smi_lists_the_gpus(dgpu_host, evidence):
     gpus = _gpus(dgpu_host)
     evidence.data["gpus"] = [g.fields for g in gpus]
@@ -333,6 +376,8 @@ def test_dgpu_nvidia_smi_lists_the_gpus(dgpu_host, evidence):
 
 
 @pytest.mark.dgpu_only
+@DRIVER_MISMATCH
+@NO_DRIVER
 def test_dgpu_driver_version_is_one_driver(dgpu_host, evidence):
     header = _header(dgpu_host)
     gpus = _gpus(dgpu_host)
@@ -352,6 +397,8 @@ def test_dgpu_driver_version_is_one_driver(dgpu_host, evidence):
 
 
 @pytest.mark.dgpu_only
+@DRIVER_MISMATCH
+@NO_DRIVER
 def test_dgpu_driver_reports_its_cuda_version(dgpu_host, evidence):
     header = _header(dgpu_host)
     evidence.data["driver_cuda"] = header.cuda_version
@@ -362,6 +409,10 @@ def test_dgpu_driver_reports_its_cuda_version(dgpu_host, evidence):
 
 
 @pytest.mark.dgpu_only
+@DRIVER_MISMATCH
+@NO_DRIVER
+@pytest.mark.proven_by("dgpu_driver_too_old", says="below the host toolkit's CUDA 12.8")
+@pytest.mark.proven_by("dgpu_toolkit_newer_than_driver", says="below the host toolkit's CUDA 13.1")
 def test_dgpu_driver_supports_the_cuda_toolkit(dgpu_host, device, evidence):
     header = _header(dgpu_host)
     toolkit = device.cuda_version
@@ -382,6 +433,9 @@ def test_dgpu_driver_supports_the_cuda_toolkit(dgpu_host, device, evidence):
 
 
 @pytest.mark.dgpu_only
+@DRIVER_MISMATCH
+@NO_DRIVER
+@pytest.mark.proven_by("dgpu_driver_too_old", says="below the container's CUDA 12.6")
 def test_dgpu_driver_supports_the_container_cuda(dgpu_host, evidence, request):
     from jetson_hil.probe import parse_probe
 
@@ -407,6 +461,11 @@ def test_dgpu_driver_supports_the_container_cuda(dgpu_host, evidence, request):
 
 
 @pytest.mark.dgpu_only
+@pytest.mark.proven_by(
+    "dgpu_driver_not_loaded", "dgpu_driver_library_mismatch",
+    says="the NVML sampler (tools/jetson/gpu_sampler.py) does not run on the device",
+)
+@pytest.mark.proven_by("dgpu_mig_no_utilisation", says="NVML gives no utilisation for this GPU")
 def test_dgpu_sampler_runs_with_a_gpu_load(telemetry, measure, evidence):
     try:
         samples = telemetry.wait_samples(2, timeout=SAMPLE_WAIT_S)

@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.jetson, pytest.mark.host, pytest.mark.task1]
 PARTS = ("nv_tegra_release", "CUDA version", "JetPack packages", "tegrastats")
 
 
+@pytest.mark.proven_by("gpu_diag_missing", says="gpu_diag.sh is missing on the device")
 def test_project_carries_gpu_diag(project_gpu_diag, profile):
     path = f"{profile.compose.project_dir}/tools/jetson/gpu_diag.sh"
     assert project_gpu_diag is not None, (
@@ -63,6 +64,7 @@ def _container_cuda(rig) -> bool | None:
     return parse_probe(run.stdout).passed if run.ran else None
 
 
+@pytest.mark.proven_by("host_torch_cuda_too_new", says="cudaGetDeviceCount returned 35")
 def test_host_python_runs_the_probe(host_probe_run, rig, attach, diagnose):
     """Runbook Task 1 step 4 on the host: CUDA available and the matmul succeeds, where the host has a CUDA torch."""
     out = host_probe_run

@@ -30,6 +30,7 @@ def actuation(mqtt_window, profile):
     return [(m, obj) for m in messages for obj in [m.decode()[0]] if obj is not None], len(messages)
 
 
+@pytest.mark.proven_by("scene_down", "scene_killed", "scene_silent", says="the scene agent is down")
 def test_understanding_arrives(understanding, mqtt_window, profile, measure):
     _, count = understanding
     measure(
@@ -45,6 +46,17 @@ def test_understanding_arrives(understanding, mqtt_window, profile, measure):
     )
 
 
+@pytest.mark.proven_by(
+    "container_crashloop", "unknown_backend", "engine_input_mismatch",
+    says="no embedding has reached scene",
+)
+@pytest.mark.proven_by("stale_centroids", says="centroid dim 768 != EMBEDDING_GUARD_DIM 384")
+@pytest.mark.proven_by("wrong_dim", "nan_embeddings", "guard_dim_stale", says="guard_state is 'error'")
+@pytest.mark.may_fail_under(
+    "libcudnn_missing",
+    why="scene, recreated when the switch to this row cleared the previous row's fault, has seen no embedding "
+    "from a vl_jepa that crashes on start",
+)
 def test_understanding_carries_an_embeddings_block(understanding, mqtt_window, profile, measure):
     """Understanding messages summarise usable embeddings: a block with the expected dim, judged by the guard
     (its `guard_state` is not 'error', as when EMBEDDING_GUARD_DIM disagrees with the embeddings)."""
@@ -85,6 +97,20 @@ def test_understanding_carries_an_embeddings_block(understanding, mqtt_window, p
     )
 
 
+@pytest.mark.proven_by(
+    "container_crashloop", "unknown_backend", "scene_down", "scene_killed", "scene_silent", "engine_input_mismatch",
+    says="scene stalls or stops locating",
+)
+@pytest.mark.may_fail_under(
+    "libcudnn_missing",
+    why="scene, recreated when the switch to this row cleared the previous row's fault, has seen no embedding "
+    "from a vl_jepa that crashes on start",
+)
+@pytest.mark.may_fail_under(
+    "nan_embeddings", "stalled_publisher",
+    why="scene, recreated when the switch to this row cleared the previous row's fault, has no location yet and "
+    "cannot find one without finite embeddings",
+)
 def test_location_updates_keep_coming(understanding, mqtt_window, profile, measure):
     decoded, count = understanding
     path = profile.fields.location
@@ -101,6 +127,7 @@ def test_location_updates_keep_coming(understanding, mqtt_window, profile, measu
     )
 
 
+@pytest.mark.proven_by("flapping_locations", says="the current location flaps")
 def test_locations_do_not_flap(understanding, mqtt_window, profile, measure):
     decoded, count = understanding
     pairs = [(m.received_mono, get_path(obj, profile.fields.location, None)) for m, obj in decoded]
@@ -119,6 +146,10 @@ def test_locations_do_not_flap(understanding, mqtt_window, profile, measure):
     )
 
 
+@pytest.mark.proven_by(
+    "no_actuation", "scene_down", "scene_killed", "scene_silent", "policy_stopped",
+    says="nothing on act/result",
+)
 def test_actuation_results_arrive(actuation, mqtt_window, profile, measure):
     _, count = actuation
     measure(
@@ -134,6 +165,7 @@ def test_actuation_results_arrive(actuation, mqtt_window, profile, measure):
     )
 
 
+@pytest.mark.proven_by("actuation_failures", says="actuator timeout")
 def test_actuation_reports_success(actuation, profile, measure):
     decoded, count = actuation
     if not count:
@@ -155,6 +187,33 @@ def test_actuation_reports_success(actuation, profile, measure):
     )
 
 
+@pytest.mark.proven_by(
+    "config_cpu",
+    "l4t_mismatch",
+    "cuda_driver_insufficient",
+    "requirements_override_torch",
+    "cpu_only_torch",
+    "no_kernel_image",
+    "libcudnn_missing",
+    "no_nvidia_runtime",
+    "container_crashloop",
+    "cublas_alloc_failed",
+    "stalled_publisher",
+    "default_runtime_runc",
+    "agent_stopped",
+    "unknown_backend",
+    "missing_engine",
+    "engine_input_mismatch",
+    "dgpu_driver_not_loaded",
+    "dgpu_driver_library_mismatch",
+    "dgpu_mig_no_utilisation",
+    says="the GPU is idle during the window",
+)
+@pytest.mark.proven_by(
+    "tegrastats_missing", "tegrastats_needs_root", "custom_carrier_minimal_image",
+    says="tegrastats is not recording",
+)
+@pytest.mark.may_fail_under("slow_rate", why="GPU load at a quarter of the rate sits near the 1 % limit")
 def test_gpu_active(telemetry_between, mqtt_window, profile, measure):
     if profile.expect.device == "cpu":
         pytest.skip('the profile expects the CPU path ([expect] device = "cpu"): no GPU load expected')
@@ -172,6 +231,27 @@ def test_gpu_active(telemetry_between, mqtt_window, profile, measure):
     )
 
 
+@pytest.mark.proven_by(
+    "config_cpu",
+    "l4t_mismatch",
+    "cuda_driver_insufficient",
+    "requirements_override_torch",
+    "cpu_only_torch",
+    "no_kernel_image",
+    "no_nvidia_runtime",
+    "cublas_alloc_failed",
+    "stalled_publisher",
+    "default_runtime_runc",
+    "missing_engine",
+    "engine_input_mismatch",
+    "dgpu_driver_too_old",
+    says="CUDA working in the container",
+)
+@pytest.mark.proven_by("dgpu_driver_not_loaded", "dgpu_driver_library_mismatch", says="nvidia-smi pmon failed")
+@pytest.mark.may_fail_under(
+    "libcudnn_missing", "container_crashloop", "unknown_backend",
+    why="a restarting vl_jepa holds a CUDA context for a moment before it exits",
+)
 def test_agent_still_computes_on_the_gpu(gpu_use_evidence, mqtt_window, profile, attach):
     """At the end of the run the embeddings still come from the agent's work on the GPU, not another load's."""
     if profile.expect.device == "cpu":

@@ -19,6 +19,20 @@ pytestmark = [pytest.mark.jetson, pytest.mark.mqtt, pytest.mark.task6]
 
 SERVICES = ("embedding_guard", "scene", "policy", "mosquitto")
 BROKER = "mosquitto"
+EXITED = "is exited, exit code 0, not running"
+# the faults that stop each service, and what its check then says (the live fault matrix, selftests/meta)
+STOPPED_BY = {
+    "embedding_guard": [
+        pytest.mark.proven_by("guard_stopped", says=EXITED),
+        pytest.mark.proven_by("guard_paused", says="docker unpause"),
+    ],
+    "scene": [
+        pytest.mark.proven_by("scene_down", says=EXITED),
+        pytest.mark.proven_by("scene_killed", says="is exited, exit code 137, not running"),
+    ],
+    "policy": [pytest.mark.proven_by("policy_stopped", says=EXITED)],
+    "mosquitto": [pytest.mark.proven_by("broker_down", says="mosquitto (")],
+}
 GUARD_STATES = ("ok", "collecting", "error")  # what the guard publishes: a verdict, a collected sample, a problem
 # How far a consumer may trail the embeddings it consumes before it counts as stuck. Measured on the simulator
 # with a load average of 7 on 2 cores: the longest gap between two vision/guard messages was 0.67 s, between
@@ -56,7 +70,7 @@ def _bring_back(profile, service: str, container: str | None = None) -> str:
 
 
 @pytest.mark.container
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", [pytest.param(s, marks=STOPPED_BY[s]) for s in SERVICES])
 def test_service_is_running_and_not_restarting(service, stack, profile, attach):
     if service != BROKER and service not in profile.compose.services:
         pytest.skip(f"{service} is not in the profile's [compose] services {list(profile.compose.services)}")
@@ -92,6 +106,10 @@ def test_service_is_running_and_not_restarting(service, stack, profile, attach):
     )
 
 
+@pytest.mark.proven_by(
+    "guard_stopped", "guard_paused", "guard_silent",
+    says="embedding_guard published nothing on vision/guard",
+)
 def test_guard_classifies_the_embeddings(mqtt_window, profile, guard_classes, measure):
     """embedding_guard answers every embedding: a known state, a class of its centroid file, and it keeps up."""
     embeddings = mqtt_window.on(profile.topics.embeddings)
@@ -132,6 +150,7 @@ def test_guard_classifies_the_embeddings(mqtt_window, profile, guard_classes, me
     )
 
 
+@pytest.mark.proven_by("scene_stale_embeddings", says="scene's embeddings block is stale")
 def test_scene_keeps_up_with_the_embeddings(mqtt_window, profile, measure):
     """scene's understanding carries a fresh embeddings block: its last_seq trails the bus by at most KEEP_UP_S."""
     embeddings = json_objects(mqtt_window.on(profile.topics.embeddings))
@@ -175,6 +194,7 @@ def _unquoted(value: str) -> str:
 
 
 @pytest.mark.container
+@pytest.mark.proven_by("env_not_recreated", says="edited without recreating")
 def test_services_run_the_env_file(stack, env_file, profile):
     """Task 3 step 2 / Task 5 step 4: after an edit of config/jetson.env the services are recreated, so the
     running containers' environment (`docker inspect`) has the file's VL_JEPA_* and EMBEDDING_GUARD_* values."""
