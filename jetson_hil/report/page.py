@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -130,33 +129,30 @@ def _run_block(s: Mapping[str, Any]) -> str:
     )
 
 
-def _device_blocks(s: Mapping[str, Any]) -> list[str]:
+def _device_blocks(s: Mapping[str, Any]) -> dict[str, str]:
     device = dict(s.get("device") or {})
     env = device.pop("env", None)
     containers = device.pop("containers", None)
-    out = [
-        '<h2 id="jetson-hil-device">Device</h2>' + table(["fact", "value"], [[k, flat(v)] for k, v in device.items()])
-    ]
+    out = {
+        "device": '<h2 id="jetson-hil-device">Device</h2>'
+        + table(["fact", "value"], [[k, flat(v)] for k, v in device.items()])
+    }
     if isinstance(containers, list) and containers:
         rows = [
             [c.get("service") or "", c["name"], c["state"], c.get("image"), c.get("image_id"), c.get("runtime")]
             for c in containers
         ]
-        out.append(
-            '<h3 id="jetson-hil-services">Services and images</h3>'
-            + table(
-                ["service", "container", "state", "image", "image id (digest)", "runtime"],
-                rows,
-                bad=lambda r: r[2] not in ("running", ""),
-            )
+        out["services"] = '<h3 id="jetson-hil-services">Services and images</h3>' + table(
+            ["service", "container", "state", "image", "image id (digest)", "runtime"],
+            rows,
+            bad=lambda r: r[2] not in ("running", ""),
         )
     if isinstance(env, dict) and env:
-        out.append(
-            '<h3 id="jetson-hil-env">Env (secrets redacted)</h3>'
-            + table(["key", "value"], sorted(map(list, env.items())))
+        out["env"] = '<h3 id="jetson-hil-env">Env (secrets redacted)</h3>' + table(
+            ["key", "value"], sorted(map(list, env.items()))
         )
     elif env and not isinstance(env, dict):
-        out.append(f'<h3 id="jetson-hil-env">Env</h3><p>{e(env)}</p>')
+        out["env"] = f'<h3 id="jetson-hil-env">Env</h3><p>{e(env)}</p>'
     return out
 
 
@@ -220,22 +216,21 @@ def sections(s: Mapping[str, Any], pngs: Mapping[str, bytes], trend: Mapping[str
         [t, TASK_TITLES.get(t, ""), v["verdict"], v["passed"], v["failed"], v.get("xfailed", 0), v["skipped"]]
         for t, v in s.get("tasks", {}).items()
     ]
-    out = [
-        _run_block(s),
-        *_device_blocks(s),
-        _plan_block(s),
-        '<h2 id="jetson-hil-tasks">Verdict per task</h2>'
+    blocks = {
+        "run": _run_block(s),
+        **_device_blocks(s),
+        "plan": _plan_block(s),
+        "tasks": '<h2 id="jetson-hil-tasks">Verdict per task</h2>'
         + table(
             ["task", "runbook", "verdict", "passed", "failed", "expected failures", "skipped"],
             rows,
             bad=lambda r: r[2] in FAILING,
         ),
-        _measurements_block(s, trend),
-        diagnoses.failures_html(s.get("tests", [])),
-        _plots_block(s, pngs),
-    ]
-    out = [block for block in out if block]
-    return sorted(out, key=lambda block: PAGE_ORDER.index(re.search(r'id="jetson-hil-([a-z]+)"', block).group(1)))
+        "measurements": _measurements_block(s, trend),
+        "failures": diagnoses.failures_html(s.get("tests", [])),
+        "plots": _plots_block(s, pngs),
+    }
+    return [blocks[key] for key in PAGE_ORDER if blocks.get(key)]
 
 
 def fleet_sections(
