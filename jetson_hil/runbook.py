@@ -10,11 +10,11 @@ The runbook (Jetson GPU Embeddings Reliability Plan) branches once, after Task 2
   fallback the device has already switched to.
 
 `decide` turns that evidence into a `Plan`; `Plan.skip_reason(task)` says why a task is off the path
-(naming the evidence and the test that decided it), or None when it runs. `outcome` turns the plan and the
-run's test outcomes into the runbook's end state (`END_STATES`), which is the run's verdict
-(docs/runbook-outcomes.md). Tasks 1, 2, 4 and 6 run
-on every path: 1 and 2 are the diagnostics the decision rests on, 4 guards the alignment that Plan A
-needs (on the failure path it names what to fix), and 6 is the end-to-end verdict.
+(naming the evidence and what decided it, `decided_by`: the deciding check where the suite names it), or None
+when it runs. `outcome` turns the plan and the run's test outcomes into the runbook's end state (`END_STATES`),
+which is the run's verdict (docs/runbook-outcomes.md). Tasks 1, 2, 4 and 6 run on every path: 1 and 2 are the
+diagnostics the decision rests on, 4 guards the alignment that Plan A needs (on the failure path it names what to
+fix), and 6 is the end-to-end verdict.
 
 >>> ev = ContainerCuda(container="vl_jepa_agent", ran=True, passed=False, failures=("cuda_available False",))
 >>> plan = decide(ev, backend="pytorch")
@@ -148,7 +148,7 @@ class Plan:
         )
 
     def skip_reason(self, task: int) -> str | None:
-        """Why `task` is off this path (a sentence naming the evidence and the deciding test), or None."""
+        """Why `task` is off this path (a sentence naming the evidence and `decided_by`), or None."""
         by = f"(decided by {self.decided_by})"
         if self.path == UNDECIDED and task in (3, 5):
             return f"Task {task} needs a runbook path, but none was decided: {self.reason} {by}"

@@ -50,7 +50,9 @@ WINDOW_S = 6.0  # the evidence window the matrix runs the suite with (`--window`
 # The acceptance suite the matrix proves (tests/perf measures against baselines; it is not a pass/fail check).
 ACCEPTANCE_PATHS = ("tests/host", "tests/container", "tests/mqtt")
 CHECKS_ENV = "JETSON_HIL_MATRIX_CHECKS"  # where this module, as a pytest plugin, writes the collected checks
-MARKERS = ("proven_by", "may_fail_under")
+# the matrix markers and the arguments each takes besides the rows
+ALLOWED = {"proven_by": {"says", "one_of"}, "may_fail_under": {"why"}}
+REWRITE = ".venv/bin/python selftests/meta/faultmatrix.py --write-docs"
 COLLECT_TIMEOUT_S = 300  # a hang guard: collection takes seconds
 
 
@@ -63,6 +65,7 @@ class Row:
     profile: str = ""  # the simulator's profile to run with (`USER_PROFILE`: as its non-root user), else device.toml
     name: str = ""  # the row's own name where one fault has several rows (else the fault's)
     expect_path: str = ""  # the profile's [expect] path for this row's run ("" leaves the simulator's profile as is)
+    passes: bool = False  # the run passes: an accepted end state under the fault (no check may fail)
     # from the checks' markers (`matrix()`): test id -> the text its failure message must contain, or why it may fail
     expected: dict[str, str] = field(default_factory=dict)
     any_of: dict[str, str] = field(default_factory=dict)
@@ -175,6 +178,7 @@ ROWS: tuple[Row, ...] = (
     Row(
         "host_pip_torch",
         PLAN_A,
+        passes=True,
         note="a healthy device whose host python3 has pip's CPU-only torch: the run passes (Task 1 step 4's host "
         "check skips, naming the container's torch as the pipeline's)",
     ),
@@ -184,6 +188,7 @@ ROWS: tuple[Row, ...] = (
         "cublas_alloc_failed",
         PLAN_B,
         name="plan_b_accepted",
+        passes=True,
         note="the runbook's Plan B end state (PyTorch CUDA broken, TensorRT serves): the run passes, "
         "headline 'recovered via Plan B'; Task 2's PyTorch CUDA checks are xfail carrying CUBLAS_STATUS_ALLOC_FAILED",
     ),
@@ -249,86 +254,105 @@ def pytest_collection_finish(session) -> None:
     checks = []
     for item in session.items:
         proofs = [
-            {"marker": m.name, "rows": list(m.args), **m.kwargs} for m in item.iter_markers() if m.name in MARKERS
+            {"marker": m.name, "args": m.args, "kwargs": m.kwargs} for m in item.iter_markers() if m.name in ALLOWED
         ]
         checks.append({"id": item.nodeid, "markers": sorted({m.name for m in item.iter_markers()}), "proofs": proofs})
-    Path(path).write_text(json.dumps(checks))
+    Path(path).write_text(json.dumps(checks, default=repr))
 
 
 @functools.cache
-def checks() -> tuple[Check, ...]:
-    """The acceptance checks `pytest -m jetson` collects, in collection order, with their markers."""
+def _collected() -> tuple[tuple[Check, ...], str]:
+    """The checks, or why they could not be collected (kept too: every row asks once, not once per row)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "pytest", "-p", "faultmatrix", "-p", "no:randomly", "--collect-only", "-q"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "checks.json"
-        path = os.pathsep.join(filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-m",
-                "jetson",
-                "-p",
-                "faultmatrix",
-                "--collect-only",
-                "-q",
-                *ACCEPTANCE_PATHS,
-            ],
-            cwd=REPO,
-            env={**os.environ, CHECKS_ENV: str(out), "PYTHONPATH": path},
-            capture_output=True,
-            text=True,
-            timeout=COLLECT_TIMEOUT_S,
-        )
-        if proc.returncode != 0 or not out.exists():
-            raise RuntimeError(
-                f"collecting the acceptance checks failed (exit {proc.returncode}):\n"
-                f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+        try:
+            proc = subprocess.run(
+                [*command, *ACCEPTANCE_PATHS],
+                cwd=REPO,
+                env={**env, CHECKS_ENV: str(out)},
+                capture_output=True,
+                text=True,
+                timeout=COLLECT_TIMEOUT_S,
             )
+        except subprocess.TimeoutExpired:
+            return (), f"collecting the acceptance checks took over {COLLECT_TIMEOUT_S} s"
+        if proc.returncode != 0 or not out.exists():
+            tail = f"{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+            return (), f"collecting the acceptance checks failed (exit {proc.returncode}):\n{tail}"
         found = json.loads(out.read_text())
-    return tuple(Check(c["id"], frozenset(c["markers"]), tuple(c["proofs"])) for c in found)
+    return tuple(Check(c["id"], frozenset(c["markers"]), tuple(c["proofs"])) for c in found), ""
+
+
+def checks() -> tuple[Check, ...]:
+    """The checks under ACCEPTANCE_PATHS, in collection order, with their markers; RuntimeError if none."""
+    found, error = _collected()
+    if error:
+        raise RuntimeError(error)
+    return found
+
+
+def _joined(found: tuple[Check, ...]) -> dict[str, Row]:
+    parts: dict[str, tuple[dict, dict, dict]] = {key: ({}, {}, {}) for key in ROW_KEYS}
+    for check in found:
+        for proof in check.proofs:
+            kwargs = proof["kwargs"]
+            for key in proof["args"]:
+                if key not in parts:
+                    continue
+                expected, any_of, tolerated = parts[key]
+                if proof["marker"] == "may_fail_under":
+                    tolerated[check.test_id] = kwargs.get("why")
+                elif kwargs.get("one_of"):
+                    any_of[check.test_id] = kwargs.get("says")
+                else:
+                    expected[check.test_id] = kwargs.get("says")
+    return {
+        key: replace(row, expected=parts[key][0], any_of=parts[key][1], tolerated=parts[key][2])
+        for key, row in ROW_KEYS.items()
+    }
 
 
 def problems(found: tuple[Check, ...]) -> list[str]:
-    """Markers that do not make sense: a row that is not in the matrix, a missing text, a check named twice."""
+    """Markers that make no sense (a row that is not in the matrix, a missing text, an unknown argument, a check
+    declared twice under a row, a marker outside the acceptance suite) and rows no check declares."""
     out = []
     for check in found:
-        seen = set()
+        seen: set[str] = set()
         for proof in check.proofs:
-            text = proof.get("why" if proof["marker"] == "may_fail_under" else "says")
-            if not proof["rows"] or not isinstance(text, str) or not text:
-                out.append(f"{check.test_id}: @{proof['marker']} needs rows and a text: {proof}")
-            for key in proof["rows"]:
-                if key not in ROW_KEYS:
-                    out.append(f"{check.test_id}: @{proof['marker']} names {key!r}, which is no row of the matrix")
+            name, rows, kwargs = proof["marker"], proof["args"], proof["kwargs"]
+            where = f"{check.test_id}: @{name}"
+            text = kwargs.get("why" if name == "may_fail_under" else "says")
+            if "jetson" not in check.markers:
+                out.append(f"{where} on a test outside the acceptance suite (not marked jetson)")
+            if set(kwargs) - ALLOWED[name] or not isinstance(kwargs.get("one_of", False), bool):
+                out.append(f"{where} takes rows and {', '.join(sorted(ALLOWED[name]))} only: {kwargs}")
+            if not rows or not isinstance(text, str) or not text:
+                out.append(f"{where} needs rows and a text: {proof}")
+            for key in rows:
+                if not isinstance(key, str) or key not in ROW_KEYS:
+                    out.append(f"{where} names {key!r}, which is no row of the matrix")
                 elif key in seen:
                     out.append(f"{check.test_id}: declared twice under {key!r}")
                 seen.add(key)
+    for key, row in _joined(found).items():
+        if row.passes and (row.expected or row.any_of):
+            out.append(f"row {key} passes (passes=True), but checks declare failures under it")
+        elif not row.passes and not (row.expected or row.any_of):
+            out.append(f"row {key}: no check declares a failure under it (proven_by), and it is not marked passes")
     return out
 
 
 @functools.cache
 def matrix() -> dict[str, Row]:
-    """Each row with the checks whose markers name it; ValueError when a marker makes no sense."""
+    """Each row with the checks whose markers name it; ValueError when a marker or a row makes no sense."""
     found = checks()
     bad = problems(found)
     if bad:
-        raise ValueError("the acceptance checks' fault-matrix markers:\n  " + "\n  ".join(bad))
-    parts: dict[str, tuple[dict, dict, dict]] = {key: ({}, {}, {}) for key in ROW_KEYS}
-    for check in found:
-        for proof in check.proofs:
-            for key in proof["rows"]:
-                expected, any_of, tolerated = parts[key]
-                if proof["marker"] == "may_fail_under":
-                    tolerated[check.test_id] = proof["why"]
-                elif proof.get("one_of"):
-                    any_of[check.test_id] = proof["says"]
-                else:
-                    expected[check.test_id] = proof["says"]
-    return {
-        key: replace(row, expected=parts[key][0], any_of=parts[key][1], tolerated=parts[key][2])
-        for key, row in ROW_KEYS.items()
-    }
+        raise ValueError("the fault matrix and the acceptance checks' markers:\n  " + "\n  ".join(bad))
+    return _joined(found)
 
 
 def covered(scenario: str | None = None) -> dict[str, list[str]]:
@@ -429,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale = stale_docs()
             for path in stale:
-                print(f"{path.relative_to(REPO)} is out of date: python selftests/meta/faultmatrix.py --write-docs")
+                print(f"{path.relative_to(REPO)} is out of date: {REWRITE}")
             return 1 if stale else 0
         sys.stdout.write(render_matrix())
     except (ValueError, RuntimeError) as exc:
