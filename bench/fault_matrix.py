@@ -49,7 +49,7 @@ def summarise(entries: list[dict], total_s: float | None) -> str:
         runs = [e["run_s"] for e in faults]
         lines.append(
             f"suite run under a fault: mean {statistics.mean(runs):.1f} s, max {max(runs):.1f} s "
-            f"(asserted <= window + 15 = {WINDOW_S + 15:g} s)"
+            "(not asserted: the selftest only guards against a hang)"
         )
         if verdicts:
             over = sum(v > WINDOW_S + 5 for v in verdicts)
