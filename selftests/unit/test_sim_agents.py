@@ -39,6 +39,7 @@ sys.path.insert(0, str(AGENTS))
 import embedding_guard  # noqa: E402
 import encoders  # noqa: E402
 import frames  # noqa: E402
+import live_faults  # noqa: E402
 import mqttio  # noqa: E402
 import vl_jepa  # noqa: E402
 
@@ -147,6 +148,35 @@ def test_faults_file_is_reread_when_it_changes(tmp_path: Path) -> None:
     assert "no_actuation" in faults and "slow_rate" not in faults
     path.unlink()
     assert faults.active() == frozenset()
+
+
+def test_each_live_fault_changes_only_what_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "faults"
+    live = live_faults.LiveFaults(mqttio.Faults(str(path), interval=0.0))
+    values = [0.5, -0.25, 1.0, 0.0, 2.0, 3.0]
+    healthy = (live.publisher_stalled(), live.period(0.2), live.embedding(values, 7), live.next_seq(9),
+               live.payload(b"{}xx", 3), live.flapped_location(["a", "b"]), live.actuation_error("wait"))
+    assert healthy == (False, 0.2, values, 10, b"{}xx", None, None)
+    assert live.guard_publishes() and live.scene_publishes() and live.actuates() and live.scene_takes_embeddings(True)
+
+    path.write_text("constant_embeddings\nseq_gaps\nactuation_failures\n")
+    assert live.embedding(values, 1) == values and live.embedding([9.0] * 6, 2) == values  # the first, again
+    assert live.next_seq(9) == 15 and live.next_seq(10) == 11
+    assert "actuator timeout: wait" in live.actuation_error("wait")
+    assert live.period(0.2) == 0.2 and live.payload(b"{}xx", 3) == b"{}xx"
+
+    path.write_text("nan_embeddings\nexploding_embeddings\nmalformed_payload\nslow_rate\nflapping_locations\n")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    out = live.embedding(values, 2)
+    assert [i for i, v in enumerate(out) if math.isnan(v)] == [2] and out[1] == -0.25 * live_faults.EXPLODE_BY
+    assert live.payload(b"{}xx", 3) == b"{}" and live.payload(b"{}xx", 4) == b"{}xx"
+    assert live.period(0.2) == 0.2 * live_faults.SLOW_FACTOR
+    assert live.flapped_location(["a", "b"]) != live.flapped_location(["a", "b"])
+
+    path.write_text("stalled_publisher\nguard_silent\nscene_silent\nscene_stale_embeddings\nno_actuation\n")
+    os.utime(path, (time.time() + 10, time.time() + 10))
+    assert live.publisher_stalled() and not live.guard_publishes() and not live.scene_publishes()
+    assert not live.actuates() and not live.scene_takes_embeddings(True) and live.scene_takes_embeddings(False)
 
 
 class OversleepingClock:

@@ -13,7 +13,7 @@ Environment: ``EMBEDDING_GUARD_MODE`` (``run`` | ``collect_game`` | ``collect_no
   running mean of unit vectors, written atomically (with ``dim`` and per-class ``samples``) after each one.
   Samples of another dim than the file's start new centroids.
 
-Live fault: ``guard_silent`` (reads and classifies, publishes nothing).
+Live fault (``live_faults``): ``guard_silent`` (reads and classifies, publishes nothing).
 
 A dim that disagrees with ``EMBEDDING_GUARD_DIM`` (the embedding's or the centroids') is logged once, e.g.
 ``embedding dim 384 != EMBEDDING_GUARD_DIM 768``, and published as ``state: "error"`` with that text.
@@ -35,6 +35,7 @@ from typing import Any  # noqa: E402
 
 import mqttio  # noqa: E402
 import numpy as np  # noqa: E402
+from live_faults import LiveFaults  # noqa: E402
 
 AGENT = "embedding_guard"
 MODES = {"run": None, "collect_game": "game", "collect_non": "non_game"}
@@ -202,7 +203,7 @@ def main() -> int:
     say(f"starting: mode={mode} dim={dim if dim else 'any'} centroids={path} topic={topic}")
     if mode == "run" and dim:
         guard.note(guard._centroids(dim)[1])
-    faults = mqttio.Faults()
+    faults = LiveFaults()
     bus = mqttio.Bus(AGENT, subscribe=[mqttio.TOPIC_EMBEDDINGS]).start()
     try:
         while True:
@@ -210,7 +211,7 @@ def main() -> int:
             if message is None:
                 continue
             result = guard.handle(message.payload)
-            if result is not None and "guard_silent" not in faults.active():
+            if result is not None and faults.guard_publishes():
                 bus.publish(topic, mqttio.dumps(result))
     finally:
         bus.stop()

@@ -3,7 +3,7 @@
 Run: ``python3 /app/agents/policy.py``. Subscribes to ``progress/understanding``; for each message it
 "actuates" (5-25 ms) and publishes ``act/result``: ``action`` is ``move_to:<location>`` (``wait`` when no
 location is known), ``latency_ms`` the time from the understanding's ``ts`` to this result, both on the
-device clock. Live faults: ``no_actuation`` (publishes nothing), ``actuation_failures``
+device clock. Live faults (``live_faults``): ``no_actuation`` (publishes nothing), ``actuation_failures``
 (``ok: false`` with an ``error``).
 """
 
@@ -21,9 +21,9 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 import mqttio  # noqa: E402
+from live_faults import LiveFaults  # noqa: E402
 
 AGENT = "policy"
-ACK_TIMEOUT_MS = 200
 
 
 def say(message: str) -> None:
@@ -31,13 +31,12 @@ def say(message: str) -> None:
 
 
 class Policy:
-    def __init__(self, faults: mqttio.Faults):
+    def __init__(self, faults: LiveFaults):
         self.faults = faults
         self.seq = 0
         self._bad = 0
 
     def handle(self, payload: bytes) -> dict[str, Any] | None:
-        faults = self.faults.active()
         try:
             data = json.loads(payload)
             if not isinstance(data, dict):
@@ -47,7 +46,7 @@ class Policy:
             if self._bad == 1 or self._bad % 100 == 0:
                 say(f"invalid JSON on {mqttio.TOPIC_UNDERSTANDING} ({self._bad} so far): {exc}")
             return None
-        if "no_actuation" in faults:
+        if not self.faults.actuates():
             return None
         locations = data.get("locations") if isinstance(data.get("locations"), dict) else {}
         current = locations.get("current")
@@ -66,15 +65,16 @@ class Policy:
             "latency_ms": round(latency, 3) if latency is not None else None,
             "understanding_seq": source_seq,
         }
-        if "actuation_failures" in faults:
+        error = self.faults.actuation_error(action)
+        if error:
             result["ok"] = False
-            result["error"] = f"actuator timeout: {action} not acknowledged within {ACK_TIMEOUT_MS} ms"
+            result["error"] = error
         return result
 
 
 def main() -> int:
     mqttio.exit_on_sigterm()
-    policy = Policy(mqttio.Faults())
+    policy = Policy(LiveFaults())
     say("starting")
     bus = mqttio.Bus(AGENT, subscribe=[mqttio.TOPIC_UNDERSTANDING]).start()
     failing = False

@@ -7,8 +7,8 @@ measured rate, the guard's latest verdict, last seq) and a ``locations`` block (
 Each embedding is matched to the nearest location centroid (cosine) from ``SCENE_LOCATIONS``
 (default ``/data/locations.json``, written by ``vl_jepa.py --collect-centroids``); frames the guard calls
 ``non_game`` do not vote. The current location changes only when a new one wins 3 of the last 5 votes,
-so it is stable across a visit. Live faults: ``flapping_locations`` (the location changes on nearly every
-message, as an unsmoothed classifier would), ``scene_silent`` (keeps reading, publishes nothing) and
+so it is stable across a visit. Live faults (``live_faults``): ``flapping_locations`` (the location changes on
+nearly every message, as an unsmoothed classifier would), ``scene_silent`` (keeps reading, publishes nothing) and
 ``scene_stale_embeddings`` (after its first embedding it takes in no more: its understanding keeps publishing
 the old embeddings block).
 """
@@ -29,6 +29,7 @@ from typing import Any  # noqa: E402
 
 import mqttio  # noqa: E402
 import numpy as np  # noqa: E402
+from live_faults import LiveFaults  # noqa: E402
 
 AGENT = "scene"
 LOCATIONS_FILE = "/data/locations.json"
@@ -45,7 +46,7 @@ def say(message: str) -> None:
 class Scene:
     """State built from the two input topics; ``understanding()`` is the next payload."""
 
-    def __init__(self, locations_path: str, faults: mqttio.Faults):
+    def __init__(self, locations_path: str, faults: LiveFaults):
         self.file = mqttio.JsonFile(locations_path)
         self.faults = faults
         self.seq = 0
@@ -172,11 +173,9 @@ class Scene:
             "last_seq": self.last.get("seq"),
             "age_s": round(now - last_ts, 3) if last_ts is not None else None,
         }
-        if "flapping_locations" in self.faults and self.names:
-            # Its own counter: the votes would otherwise pull `current` back between two messages.
-            self.flaps = getattr(self, "flaps", 0) + 1
-            self.current = self.names[self.flaps % len(self.names)]
-            self.since = round(now, 3)
+        flapped = self.faults.flapped_location(self.names)
+        if flapped is not None:
+            self.current, self.since = flapped, round(now, 3)
             confidence = round(1.0 / len(self.names), 3)
         else:
             counts = Counter(self.votes)
@@ -192,7 +191,7 @@ def main() -> int:
     mqttio.exit_on_sigterm()
     rate = mqttio.env_number("SCENE_RATE", 2.0, AGENT, low=0.01)
     path = os.environ.get("SCENE_LOCATIONS") or LOCATIONS_FILE
-    scene = Scene(path, mqttio.Faults())
+    scene = Scene(path, LiveFaults())
     say(f"starting: rate={rate:g}Hz locations={path}")
     scene._load_locations()
     bus = mqttio.Bus(AGENT, subscribe=[mqttio.TOPIC_EMBEDDINGS, mqttio.TOPIC_GUARD]).start()
@@ -203,14 +202,14 @@ def main() -> int:
             message = bus.get(timeout=due - time.monotonic())
             if message is not None:
                 if message.topic == mqttio.TOPIC_EMBEDDINGS:
-                    if not (scene.last and "scene_stale_embeddings" in scene.faults):
+                    if scene.faults.scene_takes_embeddings(bool(scene.last)):
                         scene.on_embedding(message.payload, message.received)
                 elif message.topic == mqttio.TOPIC_GUARD:
                     scene.on_guard(message.payload)
             now = time.monotonic()
             if now >= due:
                 understanding = scene.understanding()
-                if "scene_silent" not in scene.faults:
+                if scene.faults.scene_publishes():
                     bus.publish(mqttio.TOPIC_UNDERSTANDING, mqttio.dumps(understanding))
                 due += period * max(1, int((now - due) / period) + 1)
     finally:

@@ -13,7 +13,7 @@ Environment (service and tools): ``VL_JEPA_ENCODER`` (dinov2-s14 | siglip2-b16 |
 (cuda | cpu), ``VL_JEPA_FP16`` (1 | 0; fp16 only on cuda), ``VL_JEPA_BACKEND`` (pytorch | tensorrt),
 ``VL_JEPA_ENGINE_PATH``, ``VL_JEPA_INPUT_SIZE`` (224), ``VL_JEPA_RATE`` (Hz, 5), ``VL_JEPA_LATENCY_MS``
 (extra delay before each publish, 0), ``VL_JEPA_SEED`` (the game's seed, 0), ``VL_JEPA_TINY_DIM`` (64),
-plus the MQTT variables of ``mqttio``. Live faults: ``nan_embeddings``, ``constant_embeddings``,
+plus the MQTT variables of ``mqttio``. Live faults (``live_faults``): ``nan_embeddings``, ``constant_embeddings``,
 ``exploding_embeddings``, ``seq_gaps``, ``stalled_publisher``, ``slow_rate``, ``malformed_payload``.
 
 Like a real agent, it falls back to the CPU (and says so in its log and in ``device``) when CUDA was
@@ -43,6 +43,7 @@ from typing import Any  # noqa: E402
 import mqttio  # noqa: E402
 import numpy as np  # noqa: E402
 from frames import LOCATIONS, Game  # noqa: E402
+from live_faults import LiveFaults  # noqa: E402
 
 AGENT = "vl_jepa"
 ENGINE_PATH = "/mnt/ssd/models/vl_jepa/dinov2_small_224_f1_fp16.engine"
@@ -263,14 +264,13 @@ def _round(values: np.ndarray) -> list[float]:
 class Publisher:
     """The service loop: one frame per tick, embedded and published with drift-free timing."""
 
-    def __init__(self, settings: Settings, bus: mqttio.Bus, faults: mqttio.Faults):
+    def __init__(self, settings: Settings, bus: mqttio.Bus, faults: LiveFaults):
         self.settings = settings
         self.bus = bus
         self.faults = faults
         self.game = Game(seed=settings.seed)
         self.seq = 0
         self.frame_index = 0
-        self.constant: list[float] | None = None
         self.embedder: TorchEmbedder | EngineEmbedder | None = None
         self._engine_error: str | None = None
         self._engine_checked = -math.inf
@@ -298,8 +298,7 @@ class Publisher:
         return True
 
     def step(self) -> None:
-        faults = self.faults.active()
-        if "stalled_publisher" in faults or not self._ensure_embedder():
+        if self.faults.publisher_stalled() or not self._ensure_embedder():
             return
         embedder = self.embedder
         assert embedder is not None
@@ -316,24 +315,11 @@ class Publisher:
                 say(f"inference failed on frame {frame.frame_id}: {text}")
             return
         infer_ms = (time.perf_counter() - start) * 1000.0
-        values = _round(vector)
-        if "constant_embeddings" in faults:
-            if self.constant is None or len(self.constant) != len(values):
-                self.constant = values
-            values = list(self.constant)
-        else:
-            self.constant = None
-        if "nan_embeddings" in faults:
-            for i in range(self.seq % 5, len(values), 5):
-                values[i] = math.nan
-        if "exploding_embeddings" in faults:
-            values = [v * 4096.0 for v in values]
+        values = self.faults.embedding(_round(vector), self.seq)
         stamped = time.time()  # the device's timestamp: the embedding is ready
         if self.settings.latency_ms > 0:  # an injected delay between the device's timestamp and the publish
             time.sleep(self.settings.latency_ms / 1000.0)
-        self.seq += 1
-        if "seq_gaps" in faults and self.seq % 10 == 0:
-            self.seq += 5  # frames dropped between the camera and the encoder: their seq numbers are lost
+        self.seq = self.faults.next_seq(self.seq)
         payload = {
             "seq": self.seq,
             "ts": round(stamped, 6),
@@ -346,16 +332,12 @@ class Publisher:
             "embedding": values,
             "infer_ms": round(infer_ms, 3),
         }
-        data = mqttio.dumps(payload)
-        if "malformed_payload" in faults and self.seq % 3 == 0:
-            data = data[: len(data) // 2]
-        self.bus.publish(mqttio.TOPIC_EMBEDDINGS, data)
+        self.bus.publish(mqttio.TOPIC_EMBEDDINGS, self.faults.payload(mqttio.dumps(payload), self.seq))
 
     def run(self) -> None:
         ticker = mqttio.Ticker(self.settings.rate)
         while True:
-            slow = "slow_rate" in self.faults.active()
-            ticker.wait(ticker.period * 4 if slow else None)
+            ticker.wait(self.faults.period(ticker.period))
             self.step()
 
 
@@ -459,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 
     say(f"starting: {settings.describe()}")
     bus = mqttio.Bus(AGENT).start()
-    publisher = Publisher(settings, bus, mqttio.Faults())
+    publisher = Publisher(settings, bus, LiveFaults())
     try:
         publisher.run()
     finally:
