@@ -57,6 +57,11 @@ def test_understanding_arrives(understanding, mqtt_window, profile, measure):
     why="scene, recreated when the switch to this row cleared the previous row's fault, has seen no embedding "
     "from a vl_jepa that crashes on start",
 )
+@pytest.mark.may_fail_under(
+    "stalled_publisher",
+    why="scene, recreated when the switch to this row cleared the previous row's fault, has seen no embedding "
+    "from a vl_jepa that publishes none",
+)
 def test_understanding_carries_an_embeddings_block(understanding, mqtt_window, profile, measure):
     """Understanding messages summarise usable embeddings: a block with the expected dim, judged by the guard
     (its `guard_state` is not 'error', as when EMBEDDING_GUARD_DIM disagrees with the embeddings)."""
