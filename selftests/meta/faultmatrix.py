@@ -238,7 +238,7 @@ class Check:
 
     test_id: str
     markers: frozenset[str]
-    proofs: tuple[dict, ...]  # {"marker", "rows", "says" | "why", "one_of"}
+    proofs: tuple[dict, ...]  # {"marker": name, "args": the rows, "kwargs": says / one_of / why}
 
     @property
     def dgpu_only(self) -> bool:
