@@ -15,6 +15,21 @@ MAX_SILENCE_FRACTION = 1 / 3
 # Share of understanding messages that must carry a usable embeddings block: scene publishes on a timer, so
 # the messages sent before the first embedding after a (re)start have none; those few are tolerated.
 MIN_USABLE_FRACTION = 0.9
+# The fault-matrix rows under which vl_jepa does no work on the GPU (both GPU checks below fail under each)
+OFF_THE_GPU = (
+    "config_cpu",
+    "l4t_mismatch",
+    "cuda_driver_insufficient",
+    "requirements_override_torch",
+    "cpu_only_torch",
+    "no_kernel_image",
+    "no_nvidia_runtime",
+    "cublas_alloc_failed",
+    "stalled_publisher",
+    "default_runtime_runc",
+    "missing_engine",
+    "engine_input_mismatch",
+)
 
 
 @pytest.fixture(scope="module")
@@ -193,22 +208,11 @@ def test_actuation_reports_success(actuation, profile, measure):
 
 
 @pytest.mark.proven_by(
-    "config_cpu",
-    "l4t_mismatch",
-    "cuda_driver_insufficient",
-    "requirements_override_torch",
-    "cpu_only_torch",
-    "no_kernel_image",
+    *OFF_THE_GPU,
     "libcudnn_missing",
-    "no_nvidia_runtime",
     "container_crashloop",
-    "cublas_alloc_failed",
-    "stalled_publisher",
-    "default_runtime_runc",
     "agent_stopped",
     "unknown_backend",
-    "missing_engine",
-    "engine_input_mismatch",
     "dgpu_driver_not_loaded",
     "dgpu_driver_library_mismatch",
     "dgpu_mig_no_utilisation",
@@ -236,22 +240,7 @@ def test_gpu_active(telemetry_between, mqtt_window, profile, measure):
     )
 
 
-@pytest.mark.proven_by(
-    "config_cpu",
-    "l4t_mismatch",
-    "cuda_driver_insufficient",
-    "requirements_override_torch",
-    "cpu_only_torch",
-    "no_kernel_image",
-    "no_nvidia_runtime",
-    "cublas_alloc_failed",
-    "stalled_publisher",
-    "default_runtime_runc",
-    "missing_engine",
-    "engine_input_mismatch",
-    "dgpu_driver_too_old",
-    says="CUDA working in the container",
-)
+@pytest.mark.proven_by(*OFF_THE_GPU, "dgpu_driver_too_old", says="CUDA working in the container")
 @pytest.mark.proven_by("dgpu_driver_not_loaded", "dgpu_driver_library_mismatch", says="nvidia-smi pmon failed")
 @pytest.mark.may_fail_under(
     "libcudnn_missing", "container_crashloop", "unknown_backend",
